@@ -1,0 +1,311 @@
+// Package api serves clew's native query API: JSON under /api/v1/ on the
+// query port. It parses and bounds requests, runs them on the store and
+// renders traces as OTLP JSON. It is documented in docs/api.md.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/clew-dev/clew/internal/search"
+	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/store"
+)
+
+// Querier is what the API reads from: one tenant's store.
+type Querier interface {
+	Search(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error)
+	FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error)
+	Services(ctx context.Context) ([]string, error)
+	SpanNames(ctx context.Context, service string) ([]string, error)
+	AttrKeys(ctx context.Context, scope search.Scope) ([]string, error)
+	AttrValues(ctx context.Context, scope search.Scope, key string, limit int) ([]span.Value, error)
+	Flush(ctx context.Context) error
+	Compact(ctx context.Context)
+	RunRetention(ctx context.Context)
+	Stats() store.Stats
+}
+
+// API serves the native query API.
+type API struct {
+	db  Querier
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New returns the API over db.
+func New(db Querier, logger *slog.Logger) *API {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &API{db: db, log: logger.With("component", "api"), now: time.Now}
+}
+
+// Register adds the API's routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/traces/{traceID}", a.getTrace)
+	mux.HandleFunc("GET /api/v1/search", a.search)
+	mux.HandleFunc("GET /api/v1/services", a.services)
+	mux.HandleFunc("GET /api/v1/services/{service}/spans", a.spanNames)
+	mux.HandleFunc("GET /api/v1/span-names", a.spanNames)
+	mux.HandleFunc("GET /api/v1/attributes", a.attrKeys)
+	mux.HandleFunc("GET /api/v1/attributes/{key}/values", a.attrValues)
+	mux.HandleFunc("GET /api/v1/status", a.status)
+	mux.HandleFunc("POST /api/v1/admin/flush", a.flush)
+	mux.HandleFunc("POST /api/v1/admin/compact", a.compact)
+	mux.HandleFunc("POST /api/v1/admin/retention", a.retention)
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody{Error: "encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+// writeQueryError maps a store error to a status: a deadline is 504, a
+// cancelled request 499 (the client is gone), anything else 500.
+func (a *API) writeQueryError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusGatewayTimeout, "query timed out: narrow the time range or add conditions")
+	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+		writeError(w, 499, "request cancelled")
+	default:
+		a.log.Error("query", "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
+	id, err := span.ParseTraceID(r.PathValue("traceID"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "trace ID must be 1 to 32 hex digits and not all zero")
+		return
+	}
+	b, found, err := a.db.FindTrace(r.Context(), id)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	if !found {
+		writeError(w, http.StatusNotFound, "trace "+id.String()+" not found")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(appendTraceJSON(nil, b.Spans))
+}
+
+// TraceSummary describes one trace of a search answer.
+type TraceSummary struct {
+	TraceID           string          `json:"traceID"`
+	RootServiceName   string          `json:"rootServiceName"`
+	RootName          string          `json:"rootName"`
+	StartTimeUnixNano string          `json:"startTimeUnixNano"`
+	DurationNanos     string          `json:"durationNanos"`
+	SpanCount         int             `json:"spanCount"`
+	ErrorCount        int             `json:"errorCount"`
+	Services          []ServiceStat   `json:"services"`
+	Trace             json.RawMessage `json:"trace,omitempty"`
+}
+
+// ServiceStat counts one service's spans in a trace.
+type ServiceStat struct {
+	Name       string `json:"name"`
+	SpanCount  int    `json:"spanCount"`
+	ErrorCount int    `json:"errorCount"`
+}
+
+// SearchResponse is the answer of GET /api/v1/search.
+type SearchResponse struct {
+	Traces     []TraceSummary `json:"traces"`
+	Total      int            `json:"total"`
+	NextCursor string         `json:"nextCursor,omitempty"`
+}
+
+func (a *API) search(w http.ResponseWriter, r *http.Request) {
+	vals := r.URL.Query()
+	q, limit, cur, err := parseSearch(vals, a.now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	full := false
+	switch t := vals.Get("traces"); t {
+	case "", "summary":
+	case "full":
+		full = true
+	default:
+		writeError(w, http.StatusBadRequest, "traces "+strconv.Quote(t)+": want summary or full")
+		return
+	}
+	res, err := a.db.Search(r.Context(), q, limit, cur)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	out := SearchResponse{Traces: make([]TraceSummary, len(res.Hits)), Total: res.Total}
+	if res.Next != nil {
+		out.NextCursor = encodeCursor(*res.Next)
+	}
+	if err := a.summarize(r.Context(), res, out.Traces, full); err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// summarize loads each hit's whole trace (two at a time) and fills dst.
+func (a *API) summarize(ctx context.Context, res store.SearchResult, dst []TraceSummary, full bool) error {
+	errs := make([]error, len(res.Hits))
+	sem := make(chan struct{}, 2)
+	done := make(chan struct{}, len(res.Hits))
+	for i, h := range res.Hits {
+		go func() {
+			sem <- struct{}{}
+			defer func() { <-sem; done <- struct{}{} }()
+			b, found, err := a.db.FindTrace(ctx, h.TraceID)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if !found {
+				// Deleted by retention between search and load.
+				dst[i] = TraceSummary{TraceID: h.TraceID.String(), StartTimeUnixNano: strconv.FormatUint(h.Start, 10),
+					DurationNanos: strconv.FormatUint(h.End-min(h.Start, h.End), 10), Services: []ServiceStat{}}
+				return
+			}
+			dst[i] = summarizeTrace(h.TraceID, b.Spans)
+			if full {
+				dst[i].Trace = appendTraceJSON(nil, b.Spans)
+			}
+		}()
+	}
+	for range res.Hits {
+		<-done
+	}
+	return errors.Join(errs...)
+}
+
+func (a *API) services(w http.ResponseWriter, r *http.Request) {
+	names, err := a.db.Services(r.Context())
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"services": nonNil(names)})
+}
+
+func (a *API) spanNames(w http.ResponseWriter, r *http.Request) {
+	svc := r.PathValue("service")
+	if svc == "" {
+		svc = r.URL.Query().Get("service")
+	}
+	names, err := a.db.SpanNames(r.Context(), svc)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"spanNames": nonNil(names)})
+}
+
+func parseScopeParam(r *http.Request) (search.Scope, error) {
+	s := r.URL.Query().Get("scope")
+	sc, ok := search.ParseScope(s)
+	if !ok {
+		return 0, errors.New("scope " + strconv.Quote(s) + ": want span, resource, scope, event, link or any")
+	}
+	return sc, nil
+}
+
+func (a *API) attrKeys(w http.ResponseWriter, r *http.Request) {
+	sc, err := parseScopeParam(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	keys, err := a.db.AttrKeys(r.Context(), sc)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"attributes": nonNil(keys)})
+}
+
+// AttrValue is one distinct attribute value with its type.
+type AttrValue struct {
+	Type  string          `json:"type"`
+	Value json.RawMessage `json:"value"`
+}
+
+func (a *API) attrValues(w http.ResponseWriter, r *http.Request) {
+	sc, err := parseScopeParam(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		limit, err = strconv.Atoi(s)
+		if err != nil || limit <= 0 || limit > 10000 {
+			writeError(w, http.StatusBadRequest, "limit "+strconv.Quote(s)+": want an integer from 1 to 10000")
+			return
+		}
+	}
+	vals, err := a.db.AttrValues(r.Context(), sc, r.PathValue("key"), limit)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	out := make([]AttrValue, len(vals))
+	for i, v := range vals {
+		out[i] = AttrValue{Type: v.Type.String(), Value: span.AppendValueJSON(nil, v)}
+	}
+	writeJSON(w, http.StatusOK, map[string][]AttrValue{"values": out})
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.db.Stats())
+}
+
+func (a *API) flush(w http.ResponseWriter, r *http.Request) {
+	if err := a.db.Flush(r.Context()); err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "flushed"})
+}
+
+func (a *API) compact(w http.ResponseWriter, r *http.Request) {
+	a.db.Compact(r.Context())
+	writeJSON(w, http.StatusOK, map[string]string{"status": "compacted"})
+}
+
+func (a *API) retention(w http.ResponseWriter, r *http.Request) {
+	a.db.RunRetention(r.Context())
+	writeJSON(w, http.StatusOK, map[string]string{"status": "retention applied"})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

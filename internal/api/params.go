@@ -1,0 +1,267 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clew-dev/clew/internal/search"
+	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/store"
+)
+
+// Limits on search requests.
+const (
+	defaultLimit = 20
+	maxLimit     = 1000
+	maxConds     = 64
+	maxParamLen  = 4096
+)
+
+// parseSearch turns the query string of GET /api/v1/search into a compiled
+// query, a page size and an optional cursor.
+func parseSearch(v url.Values, now time.Time) (*search.Query, int, *store.Cursor, error) {
+	q := &search.Query{}
+	for k, vals := range v {
+		for _, s := range vals {
+			if len(s) > maxParamLen {
+				return nil, 0, nil, fmt.Errorf("parameter %s is longer than %d bytes", k, maxParamLen)
+			}
+		}
+	}
+	q.Service = v.Get("service")
+	q.SpanName = v.Get("name")
+	if q.SpanName == "" {
+		q.SpanName = v.Get("operation")
+	}
+	for _, s := range splitList(v["status"]) {
+		st, ok := span.ParseStatus(strings.ToLower(s))
+		if !ok {
+			return nil, 0, nil, fmt.Errorf("status %q: want unset, ok or error", s)
+		}
+		q.Statuses = append(q.Statuses, st)
+	}
+	for _, s := range splitList(v["kind"]) {
+		k, ok := span.ParseKind(strings.ToLower(s))
+		if !ok {
+			return nil, 0, nil, fmt.Errorf("kind %q: want unspecified, internal, server, client, producer or consumer", s)
+		}
+		q.Kinds = append(q.Kinds, k)
+	}
+	var err error
+	if q.MinDuration, err = parseDuration(v.Get("minDuration")); err != nil {
+		return nil, 0, nil, fmt.Errorf("minDuration: %w", err)
+	}
+	if q.MaxDuration, err = parseDuration(v.Get("maxDuration")); err != nil {
+		return nil, 0, nil, fmt.Errorf("maxDuration: %w", err)
+	}
+	if q.Start, err = parseTime(v.Get("start")); err != nil {
+		return nil, 0, nil, fmt.Errorf("start: %w", err)
+	}
+	if q.End, err = parseTime(v.Get("end")); err != nil {
+		return nil, 0, nil, fmt.Errorf("end: %w", err)
+	}
+	if s := v.Get("since"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, 0, nil, fmt.Errorf("since %q: want a positive duration such as 15m or 24h", s)
+		}
+		q.Start = uint64(now.Add(-d).UnixNano())
+	}
+	attrs := v["attr"]
+	if len(attrs) > maxConds {
+		return nil, 0, nil, fmt.Errorf("at most %d attr conditions are allowed, got %d", maxConds, len(attrs))
+	}
+	for _, a := range attrs {
+		c, err := parseCond(a)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		q.Conds = append(q.Conds, c)
+	}
+	if err := q.Compile(); err != nil {
+		return nil, 0, nil, err
+	}
+	limit := defaultLimit
+	if s := v.Get("limit"); s != "" {
+		limit, err = strconv.Atoi(s)
+		if err != nil || limit <= 0 || limit > maxLimit {
+			return nil, 0, nil, fmt.Errorf("limit %q: want an integer from 1 to %d", s, maxLimit)
+		}
+	}
+	var cur *store.Cursor
+	if s := v.Get("cursor"); s != "" {
+		c, err := decodeCursor(s)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		cur = &c
+	}
+	return q, limit, cur, nil
+}
+
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// operators in the order they must be tried: two-character ones first.
+var condOps = []struct {
+	sym string
+	op  search.Op
+}{
+	{"!=", search.OpNe}, {"=~", search.OpRegex}, {"!~", search.OpNotRegex},
+	{">=", search.OpGe}, {"<=", search.OpLe},
+	{"=", search.OpEq}, {">", search.OpGt}, {"<", search.OpLt},
+}
+
+// parseCond parses one attr parameter: [scope:]key OP value, where scope is
+// one of span, resource, scope, event, link, any; OP one of = != =~ !~ > >=
+// < <=. A value in double quotes is a string; otherwise a value that reads
+// as an integer, a float or true/false has that type, and anything else is
+// a string. "key" alone (no operator) tests that the attribute exists.
+func parseCond(s string) (search.Cond, error) {
+	var c search.Cond
+	rest := s
+	if i := strings.IndexByte(rest, ':'); i > 0 {
+		if sc, ok := search.ParseScope(rest[:i]); ok && !strings.ContainsAny(rest[:i], "=!<>") {
+			c.Scope = sc
+			rest = rest[i+1:]
+		}
+	}
+	i := strings.IndexAny(rest, "=!<>")
+	if i < 0 {
+		c.Key = strings.TrimSpace(rest)
+		c.Op = search.OpExists
+		if c.Key == "" {
+			return c, fmt.Errorf("attr %q: empty attribute key", s)
+		}
+		return c, nil
+	}
+	c.Key = strings.TrimSpace(rest[:i])
+	if c.Key == "" {
+		return c, fmt.Errorf("attr %q: empty attribute key; write key=value", s)
+	}
+	opPart := rest[i:]
+	found := false
+	for _, o := range condOps {
+		if strings.HasPrefix(opPart, o.sym) {
+			c.Op = o.op
+			opPart = opPart[len(o.sym):]
+			found = true
+			break
+		}
+	}
+	if !found {
+		return c, fmt.Errorf("attr %q: unknown operator; use = != =~ !~ > >= < <=", s)
+	}
+	c.Value = parseValue(opPart, c.Op == search.OpRegex || c.Op == search.OpNotRegex)
+	return c, nil
+}
+
+func parseValue(s string, forceString bool) span.Value {
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		if u, err := strconv.Unquote(s); err == nil {
+			return span.StringValue(u)
+		}
+		return span.StringValue(s[1 : len(s)-1])
+	}
+	if forceString {
+		return span.StringValue(s)
+	}
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return span.IntValue(i)
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && strings.ContainsAny(s, ".eE") {
+		return span.DoubleValue(f)
+	}
+	switch s {
+	case "true":
+		return span.BoolValue(true)
+	case "false":
+		return span.BoolValue(false)
+	}
+	return span.StringValue(s)
+}
+
+// parseDuration accepts a Go duration ("250ms", "1.5s") or an integer
+// number of nanoseconds. Empty means unbounded (0).
+func parseDuration(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return n, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration: write 250ms, 1.5s or an integer of nanoseconds", s)
+	}
+	return uint64(d), nil
+}
+
+// parseTime accepts RFC 3339 or a Unix timestamp in seconds, milliseconds,
+// microseconds or nanoseconds (told apart by magnitude). Empty means
+// unbounded (0).
+func parseTime(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		switch {
+		case n < 0:
+			return 0, fmt.Errorf("%q: negative time", s)
+		case n < 1e11:
+			return uint64(n) * 1e9, nil
+		case n < 1e14:
+			return uint64(n) * 1e6, nil
+		case n < 1e17:
+			return uint64(n) * 1e3, nil
+		}
+		return uint64(n), nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f < 1e11 {
+		return uint64(f * 1e9), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a time: write RFC 3339 or Unix seconds, milliseconds, microseconds or nanoseconds", s)
+	}
+	if t.UnixNano() < 0 {
+		return 0, fmt.Errorf("%q: before 1970", s)
+	}
+	return uint64(t.UnixNano()), nil
+}
+
+func encodeCursor(c store.Cursor) string {
+	var b [24]byte
+	binary.BigEndian.PutUint64(b[:8], c.Start)
+	copy(b[8:], c.TraceID[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+var errBadCursor = errors.New("cursor is malformed: pass nextCursor from a previous answer unchanged")
+
+func decodeCursor(s string) (store.Cursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 24 {
+		return store.Cursor{}, errBadCursor
+	}
+	var c store.Cursor
+	c.Start = binary.BigEndian.Uint64(b[:8])
+	copy(c.TraceID[:], b[8:])
+	return c, nil
+}

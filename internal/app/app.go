@@ -1,0 +1,219 @@
+// Package app wires clew together: it opens the store, starts the OTLP
+// receivers and the query server, and shuts them down in reverse order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/thanos-io/objstore/providers/filesystem"
+	"google.golang.org/grpc"
+
+	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/config"
+	"github.com/clew-dev/clew/internal/ingest"
+	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/store"
+)
+
+// Version is set at build time with -ldflags "-X .../app.Version=v1.2.3".
+var Version = "dev"
+
+// NewLogger returns the slog logger the configuration asks for.
+func NewLogger(cfg config.Config, w *os.File) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// appender adapts the store to the ingest package's contract.
+type appender struct{ db *store.DB }
+
+func (a appender) Append(ctx context.Context, _ string, rec []byte, b *span.Batch) error {
+	err := a.db.Append(ctx, rec, b)
+	if errors.Is(err, store.ErrOverloaded) || errors.Is(err, store.ErrClosed) {
+		return fmt.Errorf("%w: %w", ingest.ErrRetryable, err)
+	}
+	return err
+}
+
+// lockDataDir takes an exclusive lock on the data directory so that two
+// processes never share one.
+func lockDataDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock data directory %s: another clew is using it (%w)", dir, err)
+	}
+	return f, nil
+}
+
+// Run starts clew and blocks until ctx is cancelled, then shuts down
+// gracefully: it stops taking new spans, finishes in-flight requests (whose
+// spans are durable once acknowledged), closes the store and last the query
+// server.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "clew_build_info", Help: "Always 1; labels say which clew is running.",
+		ConstLabels: prometheus.Labels{"version": Version}})
+	buildInfo.Set(1)
+	reg.MustRegister(buildInfo)
+
+	bkt, err := filesystem.NewBucket(filepath.Join(cfg.DataDir, "blocks"))
+	if err != nil {
+		return fmt.Errorf("open block bucket: %w", err)
+	}
+	start := time.Now()
+	db, err := store.Open(ctx, cfg.Store, store.Options{
+		Tenant:     cfg.Tenant,
+		WALDir:     filepath.Join(cfg.DataDir, "wal", cfg.Tenant),
+		Bucket:     bkt,
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	log.Info("store open", "data_dir", cfg.DataDir, "took", time.Since(start))
+
+	recv := ingest.NewReceiver(cfg.Ingest, cfg.Tenant, appender{db}, log, reg)
+	var ready atomic.Bool
+
+	// Listen on everything first so that a busy port fails fast.
+	lnGRPC, err := net.Listen("tcp", cfg.OTLPGRPCAddr)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("listen for OTLP/gRPC on %s: %w", cfg.OTLPGRPCAddr, err)
+	}
+	lnHTTP, err := net.Listen("tcp", cfg.OTLPHTTPAddr)
+	if err != nil {
+		lnGRPC.Close()
+		db.Close()
+		return fmt.Errorf("listen for OTLP/HTTP on %s: %w", cfg.OTLPHTTPAddr, err)
+	}
+	lnQuery, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		lnGRPC.Close()
+		lnHTTP.Close()
+		db.Close()
+		return fmt.Errorf("listen for queries on %s: %w", cfg.HTTPAddr, err)
+	}
+
+	grpcSrv := recv.NewGRPCServer()
+	otlpHTTP := newHTTPServer(recv.HTTPHandler())
+
+	mux := http.NewServeMux()
+	api.New(db, log).Register(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = fmt.Fprintf(w, "clew %s\n\nQuery API: /api/v1/ (see docs/api.md)\nMetrics: /metrics\n", Version)
+	})
+	querySrv := newHTTPServer(mux)
+
+	errc := make(chan error, 3)
+	go func() { errc <- serveErr("OTLP/gRPC", grpcSrv.Serve(lnGRPC)) }()
+	go func() { errc <- serveErr("OTLP/HTTP", otlpHTTP.Serve(lnHTTP)) }()
+	go func() { errc <- serveErr("query HTTP", querySrv.Serve(lnQuery)) }()
+	ready.Store(true)
+	log.Info("clew serving", "version", Version, "otlp_grpc", lnGRPC.Addr().String(), "otlp_http", lnHTTP.Addr().String(), "http", lnQuery.Addr().String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errc:
+		log.Error("server stopped", "err", runErr)
+	}
+	ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	shutdownGRPC(sctx, grpcSrv)
+	if err := otlpHTTP.Shutdown(sctx); err != nil {
+		log.Warn("OTLP/HTTP shutdown", "err", err)
+	}
+	if err := db.Close(); err != nil {
+		log.Error("close store", "err", err)
+		runErr = errors.Join(runErr, err)
+	}
+	if err := querySrv.Shutdown(sctx); err != nil {
+		log.Warn("query server shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+func serveErr(name string, err error) error {
+	if err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return fmt.Errorf("%s server: %w", name, err)
+}
+
+// newHTTPServer serves HTTP/1.1 and HTTP/2 without TLS (h2c, as Grafana's
+// gRPC clients and OTLP senders with prior knowledge speak it).
+func newHTTPServer(h http.Handler) *http.Server {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Handler:           h,
+		Protocols:         &p,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+	}
+}
+
+func shutdownGRPC(ctx context.Context, s *grpc.Server) {
+	done := make(chan struct{})
+	go func() {
+		s.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.Stop()
+	}
+}

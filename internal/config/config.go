@@ -1,0 +1,125 @@
+// Package config is the shape of clew's configuration file: it gathers each
+// component's Config with its defaults, reads YAML strictly (unknown keys
+// are errors) and validates the whole with messages that say what to fix.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/clew-dev/clew/internal/ingest"
+	"github.com/clew-dev/clew/internal/store"
+)
+
+// Config is clew's whole configuration.
+type Config struct {
+	// DataDir holds the write-ahead log and the blocks.
+	DataDir string `yaml:"data_dir"`
+	// OTLPGRPCAddr is the OTLP/gRPC listen address.
+	OTLPGRPCAddr string `yaml:"otlp_grpc_addr"`
+	// OTLPHTTPAddr is the OTLP/HTTP listen address.
+	OTLPHTTPAddr string `yaml:"otlp_http_addr"`
+	// HTTPAddr serves every query API, /metrics and the health checks.
+	HTTPAddr string `yaml:"http_addr"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `yaml:"log_format"`
+	// Tenant is the tenant every request is stored under.
+	Tenant string `yaml:"tenant"`
+	// ShutdownTimeout bounds a graceful shutdown.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+
+	Ingest ingest.Config `yaml:"ingest"`
+	Store  store.Config  `yaml:"store"`
+}
+
+// Duration is a time.Duration that reads "30s" from YAML.
+type Duration = yamlDuration
+
+// Default returns the configuration clew runs with when given none.
+func Default() Config {
+	return Config{
+		DataDir:         "./clew-data",
+		OTLPGRPCAddr:    ":4317",
+		OTLPHTTPAddr:    ":4318",
+		HTTPAddr:        ":3200",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		Tenant:          "single-tenant",
+		ShutdownTimeout: yamlDuration(30e9),
+		Ingest:          ingest.DefaultConfig(),
+		Store:           store.DefaultConfig(),
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown keys are errors.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate checks every setting and reports all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, errors.New("data_dir (--data-dir) must not be empty"))
+	}
+	for _, a := range []struct{ name, flag, v string }{
+		{"otlp_grpc_addr", "--otlp-grpc-addr", c.OTLPGRPCAddr},
+		{"otlp_http_addr", "--otlp-http-addr", c.OTLPHTTPAddr},
+		{"http_addr", "--http-addr", c.HTTPAddr},
+	} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s) %q is not host:port (e.g. :3200 or 127.0.0.1:3200): %v", a.name, a.flag, a.v, err))
+		}
+	}
+	if c.OTLPGRPCAddr == c.OTLPHTTPAddr || c.OTLPGRPCAddr == c.HTTPAddr || c.OTLPHTTPAddr == c.HTTPAddr {
+		errs = append(errs, fmt.Errorf("otlp_grpc_addr, otlp_http_addr and http_addr must differ (got %q, %q, %q)", c.OTLPGRPCAddr, c.OTLPHTTPAddr, c.HTTPAddr))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level (--log-level) %q: want debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log_format (--log-format) %q: want text or json", c.LogFormat))
+	}
+	if c.Tenant == "" || strings.ContainsAny(c.Tenant, "/\\ ") {
+		errs = append(errs, fmt.Errorf("tenant %q: want a non-empty name without slashes or spaces", c.Tenant))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown_timeout must be positive"))
+	}
+	if c.Ingest.MaxRequestBytes <= 0 || c.Ingest.MaxDecompressedBytes < c.Ingest.MaxRequestBytes {
+		errs = append(errs, fmt.Errorf("ingest.max_request_bytes must be positive and at most ingest.max_decompressed_bytes (got %d and %d)", c.Ingest.MaxRequestBytes, c.Ingest.MaxDecompressedBytes))
+	}
+	if c.Ingest.MaxInflightBytes < c.Ingest.MaxDecompressedBytes {
+		errs = append(errs, fmt.Errorf("ingest.max_inflight_bytes (%d) must be at least ingest.max_decompressed_bytes (%d)", c.Ingest.MaxInflightBytes, c.Ingest.MaxDecompressedBytes))
+	}
+	if c.Ingest.RetryAfter <= 0 {
+		errs = append(errs, errors.New("ingest.retry_after must be positive"))
+	}
+	if err := c.Store.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
+	}
+	return errors.Join(errs...)
+}

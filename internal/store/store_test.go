@@ -1,0 +1,355 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/thanos-io/objstore/providers/filesystem"
+	"go.uber.org/goleak"
+
+	"github.com/clew-dev/clew/internal/block"
+	"github.com/clew-dev/clew/internal/otlp"
+	"github.com/clew-dev/clew/internal/search"
+	"github.com/clew-dev/clew/internal/span"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeClock is a settable clock.
+type fakeClock struct{ ns atomic.Int64 }
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+type testDB struct {
+	*DB
+	dir   string
+	clock *fakeClock
+}
+
+func openTestDB(t *testing.T, dir string, cfg Config, clock *fakeClock) *testDB {
+	t.Helper()
+	bkt, err := filesystem.NewBucket(filepath.Join(dir, "blocks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(context.Background(), cfg, Options{
+		Tenant: "t1", WALDir: filepath.Join(dir, "wal"), Bucket: bkt,
+		Registerer: prometheus.NewRegistry(), Now: clock.Now,
+	})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return &testDB{DB: db, dir: dir, clock: clock}
+}
+
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.WALSync = "none"
+	cfg.CompactionInterval = 0
+	cfg.MaxHeadAge = time.Hour
+	return cfg
+}
+
+// makeBatch builds n traces of k spans: trace i has ID (seed, i), service
+// svc-(i%3), and attribute idx=i on its root.
+func makeBatch(seed uint64, first, n, k int, startNS uint64) *span.Batch {
+	b := &span.Batch{}
+	res := make([]*span.Resource, 3)
+	for i := range res {
+		res[i] = &span.Resource{Attrs: []span.Attr{{Key: "service.name", Value: span.StringValue(fmt.Sprintf("svc-%d", i))}}}
+		b.Resources = append(b.Resources, res[i])
+	}
+	sc := &span.Scope{Name: "test"}
+	b.Scopes = append(b.Scopes, sc)
+	rng := rand.New(rand.NewPCG(seed, uint64(first)))
+	for i := first; i < first+n; i++ {
+		var tid span.TraceID
+		binary.BigEndian.PutUint64(tid[:8], seed)
+		binary.BigEndian.PutUint64(tid[8:], uint64(i)+1)
+		for j := 0; j < k; j++ {
+			var sid span.SpanID
+			binary.BigEndian.PutUint64(sid[:], uint64(i)<<20|uint64(j)+1)
+			s := span.Span{
+				TraceID: tid, SpanID: sid, Name: fmt.Sprintf("op-%d", j%3), Kind: span.KindServer,
+				StartUnixNano: startNS + uint64(i)*1000 + uint64(j),
+				Resource:      res[i%3], Scope: sc,
+				Attrs: []span.Attr{{Key: "n", Value: span.IntValue(int64(rng.IntN(100)))}},
+			}
+			s.EndUnixNano = s.StartUnixNano + 500
+			if j == 0 {
+				s.Attrs = append(s.Attrs, span.Attr{Key: "idx", Value: span.IntValue(int64(i))})
+			} else {
+				binary.BigEndian.PutUint64(s.ParentSpanID[:], uint64(i)<<20|1)
+			}
+			b.Spans = append(b.Spans, s)
+		}
+	}
+	return b
+}
+
+func (db *testDB) appendBatch(t *testing.T, b *span.Batch) {
+	t.Helper()
+	if err := db.Append(context.Background(), otlp.MarshalProto(nil, b), b); err != nil {
+		t.Fatalf("append: %v", err)
+	}
+}
+
+func tid(seed uint64, i int) span.TraceID {
+	var id span.TraceID
+	binary.BigEndian.PutUint64(id[:8], seed)
+	binary.BigEndian.PutUint64(id[8:], uint64(i)+1)
+	return id
+}
+
+func (db *testDB) mustTrace(t *testing.T, seed uint64, i, spans int) {
+	t.Helper()
+	b, ok, err := db.FindTrace(context.Background(), tid(seed, i))
+	if err != nil || !ok {
+		t.Fatalf("trace %d: found=%v err=%v", i, ok, err)
+	}
+	if len(b.Spans) != spans {
+		t.Fatalf("trace %d: %d spans, want %d", i, len(b.Spans), spans)
+	}
+}
+
+func (db *testDB) count(t *testing.T, q search.Query) int {
+	t.Helper()
+	if err := q.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Search(context.Background(), &q, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Total
+}
+
+func TestAppendFlushReopen(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{}
+	clock.ns.Store(time.Now().UnixNano())
+	db := openTestDB(t, dir, testConfig(), clock)
+	now := uint64(clock.Now().UnixNano())
+	db.appendBatch(t, makeBatch(1, 0, 30, 4, now))
+	db.mustTrace(t, 1, 7, 4)
+	if got := db.count(t, search.Query{Service: "svc-1"}); got != 10 {
+		t.Fatalf("head search: %d traces, want 10", got)
+	}
+	if err := db.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Late spans of the same traces land in the new head: one trace, two sources.
+	db.appendBatch(t, makeBatch(1, 0, 30, 4, now))
+	db.mustTrace(t, 1, 7, 4) // exact duplicates are returned once
+	if got := db.count(t, search.Query{Service: "svc-1"}); got != 10 {
+		t.Fatalf("search over block and head: %d traces, want 10", got)
+	}
+	db.appendBatch(t, makeBatch(2, 0, 5, 3, now))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openTestDB(t, dir, testConfig(), clock)
+	defer db.Close()
+	st := db.Stats()
+	if len(st.Blocks) != 1 || st.HeadSpans != 30*4+5*3 {
+		t.Fatalf("after reopen: %d blocks, %d head spans; want 1 block and %d spans replayed", len(st.Blocks), st.HeadSpans, 30*4+5*3)
+	}
+	db.mustTrace(t, 2, 4, 3)
+	db.mustTrace(t, 1, 29, 4)
+	q := search.Query{Conds: []search.Cond{{Key: "idx", Op: search.OpEq, Value: span.IntValue(12)}}}
+	if got := db.count(t, q); got != 1 {
+		t.Fatalf("needle: %d", got)
+	}
+}
+
+func TestSearchPagingAcrossSources(t *testing.T) {
+	db := openTestDB(t, t.TempDir(), testConfig(), newClock())
+	defer db.Close()
+	now := uint64(db.clock.Now().UnixNano())
+	for round := 0; round < 3; round++ {
+		db.appendBatch(t, makeBatch(3, round*40, 40, 2, now))
+		if round < 2 {
+			if err := db.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	q := &search.Query{}
+	if err := q.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	var got []block.Hit
+	var cur *Cursor
+	for {
+		res, err := db.Search(context.Background(), q, 7, cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total != 120 {
+			t.Fatalf("total %d, want 120", res.Total)
+		}
+		got = append(got, res.Hits...)
+		if res.Next == nil {
+			break
+		}
+		cur = res.Next
+	}
+	if len(got) != 120 {
+		t.Fatalf("paged %d hits, want 120", len(got))
+	}
+	if !slices.IsSortedFunc(got, func(a, b block.Hit) int {
+		if before(a, b) {
+			return -1
+		}
+		if before(b, a) {
+			return 1
+		}
+		return 0
+	}) {
+		t.Fatal("hits not in result order")
+	}
+	// Newest first: trace 119 started last.
+	if got[0].TraceID != tid(3, 119) {
+		t.Fatalf("first hit %s, want trace 119", got[0].TraceID)
+	}
+}
+
+func newClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func TestCompactionAndRetention(t *testing.T) {
+	cfg := testConfig()
+	cfg.CompactionMinBlocks = 3
+	cfg.Retention = time.Hour
+	db := openTestDB(t, t.TempDir(), cfg, newClock())
+	defer db.Close()
+	now := uint64(db.clock.Now().UnixNano())
+	for i := 0; i < 6; i++ {
+		db.appendBatch(t, makeBatch(4, i*10, 10, 3, now))
+		if err := db.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(db.Stats().Blocks); n != 6 {
+		t.Fatalf("%d blocks before compaction, want 6", n)
+	}
+	db.Compact(context.Background())
+	blocks := db.Stats().Blocks
+	if len(blocks) != 2 {
+		t.Fatalf("%d blocks after compaction, want 2", len(blocks))
+	}
+	for _, b := range blocks {
+		if b.Level != 1 || b.Spans != 90 {
+			t.Fatalf("compacted block %+v: want level 1 with 90 spans", b)
+		}
+	}
+	for i := 0; i < 60; i++ {
+		db.mustTrace(t, 4, i, 3)
+	}
+	// Nothing is old yet.
+	db.RunRetention(context.Background())
+	if n := len(db.Stats().Blocks); n != 2 {
+		t.Fatalf("retention dropped young blocks: %d left", n)
+	}
+	db.clock.Advance(2 * time.Hour)
+	db.RunRetention(context.Background())
+	if n := len(db.Stats().Blocks); n != 0 {
+		t.Fatalf("%d blocks after retention, want 0", n)
+	}
+	if _, ok, _ := db.FindTrace(context.Background(), tid(4, 3)); ok {
+		t.Fatal("trace still found after retention")
+	}
+}
+
+func TestRetentionByDiskSize(t *testing.T) {
+	cfg := testConfig()
+	db := openTestDB(t, t.TempDir(), cfg, newClock())
+	now := uint64(db.clock.Now().UnixNano())
+	for i := 0; i < 4; i++ {
+		db.appendBatch(t, makeBatch(5, i*50, 50, 4, now))
+		if err := db.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		db.clock.Advance(time.Second)
+	}
+	blocks := db.Stats().Blocks
+	var total int64
+	for _, b := range blocks {
+		total += b.Size
+	}
+	db.Close()
+	// Allow a little more than the two newest blocks (the log is empty).
+	cfg.MaxDiskBytes = blocks[2].Size + blocks[3].Size + 1
+	db = openTestDB(t, db.dir, cfg, db.clock)
+	defer db.Close()
+	db.RunRetention(context.Background())
+	left := db.Stats().Blocks
+	if len(left) != 2 || left[0].ID != blocks[2].ID || left[1].ID != blocks[3].ID {
+		t.Fatalf("disk retention kept %v, want the two newest of %v", ids(left), ids(blocks))
+	}
+}
+
+func ids(ms []block.Meta) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+func TestPlanCompaction(t *testing.T) {
+	m := func(id string, lvl int, spans int64) block.Meta { return block.Meta{ID: id, Level: lvl, Spans: spans} }
+	cases := []struct {
+		name   string
+		blocks []block.Meta
+		want   []string
+	}{
+		{"too few", []block.Meta{m("a", 0, 10), m("b", 0, 10)}, nil},
+		{"oldest run", []block.Meta{m("c", 0, 10), m("a", 0, 10), m("b", 0, 10), m("d", 0, 10)}, []string{"a", "b", "c"}},
+		{"lowest level first", []block.Meta{m("a", 1, 10), m("b", 1, 10), m("c", 1, 10), m("d", 0, 10), m("e", 0, 10), m("f", 0, 10)}, []string{"d", "e", "f"}},
+		{"size bound slides", []block.Meta{m("a", 0, 90), m("b", 0, 10), m("c", 0, 10), m("d", 0, 10)}, []string{"b", "c", "d"}},
+		{"full blocks skipped", []block.Meta{m("a", 0, 100), m("b", 0, 100), m("c", 0, 100)}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := ids(planCompaction(c.blocks, 3, 100))
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("planCompaction = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestTopHitsAndMerge(t *testing.T) {
+	h := func(i int, start uint64) block.Hit { return block.Hit{TraceID: tid(9, i), Start: start, End: start + 1} }
+	a := []block.Hit{h(1, 10), h(2, 30), h(4, 20)}
+	b := []block.Hit{h(2, 25), h(3, 40)}
+	merged := mergeHits([][]block.Hit{a, nil, b})
+	if len(merged) != 4 {
+		t.Fatalf("merged %d, want 4", len(merged))
+	}
+	if merged[1].TraceID != tid(9, 2) || merged[1].Start != 25 || merged[1].End != 31 {
+		t.Fatalf("merged trace 2 = %+v, want start 25 end 31", merged[1])
+	}
+	top := topHits(merged, 2, nil)
+	if len(top) != 2 || top[0].TraceID != tid(9, 3) || top[1].TraceID != tid(9, 2) {
+		t.Fatalf("top 2 = %+v", top)
+	}
+	rest := topHits(merged, 10, &Cursor{Start: top[1].Start, TraceID: top[1].TraceID})
+	if len(rest) != 2 || rest[0].TraceID != tid(9, 4) || rest[1].TraceID != tid(9, 1) {
+		t.Fatalf("after cursor = %+v", rest)
+	}
+}
