@@ -338,7 +338,9 @@ func TestPlanCompaction(t *testing.T) {
 }
 
 func TestTopHitsAndMerge(t *testing.T) {
-	h := func(i int, start uint64) block.Hit { return block.Hit{TraceID: tid(9, i), Start: start, End: start + 1} }
+	h := func(i int, start uint64) block.Hit {
+		return block.Hit{TraceID: tid(9, i), Start: start, End: start + 1}
+	}
 	a := []block.Hit{h(1, 10), h(2, 30), h(4, 20)}
 	b := []block.Hit{h(2, 25), h(3, 40)}
 	merged := mergeHits([][]block.Hit{a, nil, b})
