@@ -156,10 +156,7 @@ func (db *DB) compactOnce(ctx context.Context) bool {
 	db.m.compactionTime.Observe(time.Since(start).Seconds())
 	removed := db.replaceBlocks(srcIDs, newDiskBlock(r))
 	for _, b := range removed {
-		if err := db.deleteBlock(ctx, b.meta.ID); err != nil {
-			db.log.Error("delete compacted block", "block", b.meta.ID, "err", err)
-		}
-		b.release()
+		db.retire(b, "compacted")
 	}
 	db.log.Info("blocks compacted", "block", id, "level", level, "inputs", len(srcIDs), "spans", meta.Spans, "bytes", meta.Size, "took", time.Since(start))
 	return true
@@ -247,13 +244,24 @@ func (db *DB) applyRetention(ctx context.Context) {
 	}
 	removed := db.replaceBlocks(drop, nil)
 	for _, b := range removed {
-		if err := db.deleteBlock(ctx, b.meta.ID); err != nil {
-			db.log.Error("delete block for retention", "block", b.meta.ID, "err", err)
-		}
 		db.m.retentionDeleted.WithLabelValues(reason[b.meta.ID]).Inc()
 		db.log.Info("block deleted by retention", "block", b.meta.ID, "reason", reason[b.meta.ID], "spans", b.meta.Spans)
-		b.release()
+		db.retire(b, "retention")
 	}
+}
+
+// retire drops the live reference of a block already removed from the live
+// set; its objects are deleted once the last query reading it is done. A
+// crash before then leaves a block that the next start deletes again (it
+// is listed as a compaction source, or is still past retention).
+func (db *DB) retire(b *diskBlock, why string) {
+	id := b.meta.ID
+	b.onFree = func() {
+		if err := db.deleteBlock(context.Background(), id); err != nil {
+			db.log.Error("delete block", "block", id, "why", why, "err", err)
+		}
+	}
+	b.release()
 }
 
 // RunRetention applies retention now (for tests and the admin API).

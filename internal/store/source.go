@@ -95,12 +95,15 @@ func (h *head) timeRange() (uint64, uint64) {
 }
 
 // diskBlock is an open block reader with a reference count, so that a
-// block removed by compaction or retention is closed only once the last
-// query that took it has finished.
+// block removed by compaction or retention is closed, and its objects
+// deleted, only once the last query that took it has finished.
 type diskBlock struct {
 	*block.Reader
 	meta block.Meta
 	refs atomic.Int64 // 1 while the block is live, +1 per query using it
+	// onFree, set before the live reference is dropped, runs after the
+	// reader is closed (it deletes the block's objects).
+	onFree func()
 }
 
 func (d *diskBlock) timeRange() (uint64, uint64) { return d.meta.MinTime, d.meta.MaxTime }
@@ -110,5 +113,8 @@ func (d *diskBlock) acquire() { d.refs.Add(1) }
 func (d *diskBlock) release() {
 	if d.refs.Add(-1) == 0 {
 		_ = d.Reader.Close()
+		if d.onFree != nil {
+			d.onFree()
+		}
 	}
 }

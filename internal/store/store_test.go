@@ -399,3 +399,52 @@ func TestAppendDoesNotAliasRequestBuffers(t *testing.T) {
 		t.Fatalf("services %v", svcs)
 	}
 }
+
+// TestCompactionWhileQuerying keeps searching and reading traces while
+// blocks are compacted away under the queries.
+func TestCompactionWhileQuerying(t *testing.T) {
+	cfg := testConfig()
+	cfg.CompactionMinBlocks = 2
+	db := openTestDB(t, t.TempDir(), cfg, newClock())
+	defer db.Close()
+	now := uint64(db.clock.Now().UnixNano())
+	for i := 0; i < 8; i++ {
+		db.appendBatch(t, makeBatch(6, i*20, 20, 3, now))
+		if err := db.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		defer close(done)
+		q := &search.Query{Service: "svc-1"}
+		_ = q.Compile()
+		for i := 0; i < 200; i++ {
+			res, err := db.Search(context.Background(), q, 5, nil)
+			if err == nil && res.Total != 53 {
+				err = fmt.Errorf("total %d, want 53", res.Total)
+			}
+			if err == nil {
+				_, ok, ferr := db.FindTrace(context.Background(), tid(6, i%160))
+				if ferr != nil || !ok {
+					err = fmt.Errorf("trace %d: found=%v err=%v", i%160, ok, ferr)
+				}
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	db.Compact(context.Background())
+	<-done
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
+	}
+	if n := len(db.Stats().Blocks); n != 1 {
+		t.Fatalf("%d blocks after compaction, want 1", n)
+	}
+}
