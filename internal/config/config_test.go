@@ -1,0 +1,92 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestDocumentedDefaults loads the YAML example of docs/configuration.md and
+// checks that it is valid and equals the built-in defaults, so the page
+// stays true.
+func TestDocumentedDefaults(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(doc)
+	i := strings.Index(s, "```yaml\n")
+	j := strings.Index(s[i+8:], "```")
+	if i < 0 || j < 0 {
+		t.Fatal("no yaml block in docs/configuration.md")
+	}
+	path := filepath.Join(t.TempDir(), "clew.yaml")
+	if err := os.WriteFile(path, []byte(s[i+8:i+8+j]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("load documented config: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("documented config invalid: %v", err)
+	}
+	if def := Default(); !reflect.DeepEqual(cfg, def) {
+		t.Fatalf("documented config differs from defaults:\n doc: %+v\n def: %+v", cfg, def)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "data_dirr: x\n", "field data_dirr not found"},
+		{"bad duration", "shutdown_timeout: soon\n", "not a duration"},
+		{"bad type", "store:\n  max_head_spans: many\n", "cannot unmarshal"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(path, []byte(c.yaml), 0o644)
+			_, err := Load(path)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Load = %v, want error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"bad addr", func(c *Config) { c.HTTPAddr = "3200" }, "http_addr (--http-addr)"},
+		{"same addr", func(c *Config) { c.OTLPHTTPAddr = c.HTTPAddr }, "must differ"},
+		{"bad level", func(c *Config) { c.LogLevel = "loud" }, "log_level"},
+		{"bad sync", func(c *Config) { c.Store.WALSync = "sometimes" }, "wal_sync"},
+		{"zero head", func(c *Config) { c.Store.MaxHeadSpans = 0 }, "max_head_spans"},
+		{"inflight", func(c *Config) { c.Ingest.MaxInflightBytes = 1 }, "max_inflight_bytes"},
+		{"tenant", func(c *Config) { c.Tenant = "a/b" }, "tenant"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Default()
+			c.mod(&cfg)
+			err := cfg.Validate()
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Validate = %v, want error containing %q", err, c.want)
+			}
+		})
+	}
+}
