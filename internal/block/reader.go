@@ -1,0 +1,388 @@
+package block
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sync/atomic"
+
+	"github.com/thanos-io/objstore"
+
+	"github.com/clew-dev/clew/internal/span"
+)
+
+// ReaderOptions configure Open.
+type ReaderOptions struct {
+	// Cache, when set, holds decoded pages shared across Readers.
+	Cache *Cache
+}
+
+// Reader answers queries on one block. It holds the block's index in memory
+// and reads column pages by range on demand. It is safe for concurrent use.
+type Reader struct {
+	bkt      objstore.BucketReader
+	dir      string
+	meta     Meta
+	cache    *Cache
+	tab      tables
+	groups   []groupInfo
+	tpages   []tracePageInfo
+	bloom    bloom
+	dataSize int64
+	spans    int64
+	traces   int64
+	closed   atomic.Bool
+}
+
+// ReadMeta reads and validates the meta.json of the block under dir.
+func ReadMeta(ctx context.Context, bkt objstore.BucketReader, dir string) (Meta, error) {
+	b, err := readAll(ctx, bkt, path.Join(dir, MetaName))
+	if err != nil {
+		return Meta{}, err
+	}
+	m, err := unmarshalMeta(b)
+	if err != nil {
+		return Meta{}, fmt.Errorf("block %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+func readAll(ctx context.Context, bkt objstore.BucketReader, name string) ([]byte, error) {
+	rc, err := bkt.Get(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", name, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// Open opens the block under dir: it reads meta.json and the index object.
+func Open(ctx context.Context, bkt objstore.BucketReader, dir string, opts ReaderOptions) (*Reader, error) {
+	meta, err := ReadMeta(ctx, bkt, dir)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := readAll(ctx, bkt, path.Join(dir, IndexName))
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{bkt: bkt, dir: dir, meta: meta, cache: opts.Cache}
+	if err := r.decodeIndex(idx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Meta returns the block's meta.
+func (r *Reader) Meta() Meta { return r.meta }
+
+// Close releases the Reader. Queries after Close return an error.
+func (r *Reader) Close() error {
+	r.closed.Store(true)
+	return nil
+}
+
+func (r *Reader) indexErr(off int, err error) error {
+	return &CorruptionError{Object: path.Join(r.dir, IndexName), Offset: int64(off), Err: err}
+}
+
+// decodeIndex parses and validates the index object.
+func (r *Reader) decodeIndex(b []byte) error {
+	name := path.Join(r.dir, IndexName)
+	if len(b) < headerSize+4+2 {
+		return r.indexErr(0, errShort)
+	}
+	if !bytes.Equal(b[:4], indexMagic[:]) {
+		return r.indexErr(0, errors.New("bad magic"))
+	}
+	if b[4] != FormatVersion {
+		return fmt.Errorf("open %s: version %d: %w", name, b[4], ErrUnknownVersion)
+	}
+	body := b[:len(b)-4]
+	if crc32c(body) != uint32(le32(b[len(b)-4:])) {
+		return r.indexErr(len(b)-4, errCRC)
+	}
+	d := decbuf{b: body[headerSize:], off: headerSize}
+	raw := d.limit(maxPageRaw)
+	if d.err != nil {
+		return r.indexErr(d.off, d.err)
+	}
+	stored := d.b
+	ref := pageRef{size: uint32(len(stored)), raw: uint32(raw), crc: crc32c(stored)}
+	plain, err := decodePage(stored, ref, nil)
+	if err != nil {
+		return r.indexErr(d.off, err)
+	}
+	if err := r.decodeIndexBody(plain); err != nil {
+		var ce *CorruptionError
+		if errors.As(err, &ce) {
+			return err
+		}
+		return &CorruptionError{Object: name + " (decoded body)", Offset: 0, Err: err}
+	}
+	return nil
+}
+
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+func decodeDict(d *decbuf) *strDict {
+	n := d.count(1)
+	sd := &strDict{offs: make([]uint32, 1, n+1)}
+	for i := 0; i < n && d.err == nil; i++ {
+		l := d.limit(uint64(d.len()))
+		sd.data = append(sd.data, d.bytes(int(l))...)
+		sd.offs = append(sd.offs, uint32(len(sd.data)))
+	}
+	return sd
+}
+
+// withTable adds a hash table to a decoded dict for fast lookups.
+func withTable(sd *strDict) *strDict {
+	out := newStrDict()
+	for id := 1; id < sd.count(); id++ {
+		out.internBytes(sd.bytes(uint32(id)))
+	}
+	if out.count() != sd.count() || (sd.count() > 0 && len(sd.bytes(0)) != 0) {
+		return nil // duplicates or a non-empty id 0: keep ids as stored
+	}
+	return out
+}
+
+func (r *Reader) decodeIndexBody(b []byte) error {
+	d := decbuf{b: b}
+	fail := func(what string) error {
+		if d.err != nil {
+			return fmt.Errorf("decode %s at byte %d: %w", what, d.off, d.err)
+		}
+		return nil
+	}
+	r.dataSize = int64(d.uvarint())
+	r.spans = int64(d.limit(1 << 40))
+	r.traces = int64(d.limit(uint64(r.spans)))
+	names := decodeDict(&d)
+	keys := decodeDict(&d)
+	if err := fail("dictionaries"); err != nil {
+		return err
+	}
+	r.tab.names, r.tab.keys = names, keys
+	if t := withTable(names); t != nil {
+		r.tab.names = t
+	}
+	if t := withTable(keys); t != nil {
+		r.tab.keys = t
+	}
+	if names.count() == 0 || keys.count() == 0 {
+		return errors.New("empty dictionary")
+	}
+	r.tab.keyScopes = make([]uint8, 0, keys.count())
+	r.tab.keyTypes = make([]uint8, 0, keys.count())
+	for i := 0; i < keys.count() && d.err == nil; i++ {
+		r.tab.keyScopes = append(r.tab.keyScopes, d.byte1())
+		r.tab.keyTypes = append(r.tab.keyTypes, d.byte1())
+	}
+	n := d.count(3)
+	for i := 0; i < n && d.err == nil; i++ {
+		res := decodeResource(&d)
+		r.tab.resources = append(r.tab.resources, res)
+		r.tab.services = append(r.tab.services, res.ServiceName())
+	}
+	n = d.count(5)
+	for i := 0; i < n && d.err == nil; i++ {
+		r.tab.scopes = append(r.tab.scopes, decodeScope(&d))
+	}
+	n = d.count(2)
+	for i := 0; i < n && d.err == nil; i++ {
+		o := origin{d.uvarint32(), d.uvarint32()}
+		if int(o.res) >= len(r.tab.resources) || int(o.scope) >= len(r.tab.scopes) {
+			d.fail(errRange)
+		}
+		r.tab.origins = append(r.tab.origins, o)
+	}
+	n = d.count(6)
+	for i := 0; i < n && d.err == nil; i++ {
+		m := miscEntry{kind: span.Kind(d.limit(255)), status: span.StatusCode(d.limit(255)), flags: d.uvarint32(),
+			dAttrs: d.uvarint32(), dEvents: d.uvarint32(), dLinks: d.uvarint32()}
+		r.tab.misc = append(r.tab.misc, m)
+	}
+	if err := fail("tables"); err != nil {
+		return err
+	}
+	n = d.count(8 + 3*numCols)
+	var row, lastTrace int64
+	var end int64 = headerSize
+	for i := 0; i < n && d.err == nil; i++ {
+		g := groupInfo{firstRow: row}
+		g.rows = int(d.limit(groupRows * 16))
+		g.firstTrace = int64(d.uvarint())
+		g.minStart = d.uvarint()
+		g.maxStart = g.minStart + d.uvarint()
+		g.minDur = d.uvarint()
+		g.maxDur = g.minDur + d.uvarint()
+		g.nstrs = d.uvarint32()
+		off := int64(d.uvarint())
+		for c := range g.cols {
+			g.cols[c] = decodePageRef(&d, off)
+			off += int64(g.cols[c].size)
+		}
+		if d.err != nil {
+			break
+		}
+		if g.rows == 0 || g.firstTrace < lastTrace || g.firstTrace >= r.traces || g.cols[0].off < end || off > r.dataSize || g.nstrs == 0 {
+			return fmt.Errorf("decode group %d: inconsistent directory entry", i)
+		}
+		end = off
+		lastTrace = g.firstTrace
+		row += int64(g.rows)
+		r.groups = append(r.groups, g)
+	}
+	if err := fail("group directory"); err != nil {
+		return err
+	}
+	if row != r.spans {
+		return fmt.Errorf("group directory holds %d rows, header says %d", row, r.spans)
+	}
+	n = d.count(16 + 4)
+	var ord int64
+	row = 0
+	for i := 0; i < n && d.err == nil; i++ {
+		var tp tracePageInfo
+		copy(tp.firstID[:], d.bytes(16))
+		tp.n = int(d.limit(1 << 20))
+		tp.firstRow = int64(d.limit(uint64(r.spans)))
+		off := int64(d.uvarint())
+		tp.ref = decodePageRef(&d, off)
+		tp.firstOrd = ord
+		if d.err != nil {
+			break
+		}
+		if tp.n == 0 || tp.firstRow < row || off < headerSize || off+int64(tp.ref.size) > r.dataSize {
+			return fmt.Errorf("decode trace page %d: inconsistent directory entry", i)
+		}
+		if i > 0 && bytes.Compare(tp.firstID[:], r.tpages[i-1].firstID[:]) <= 0 {
+			return fmt.Errorf("decode trace page %d: trace ids out of order", i)
+		}
+		ord += int64(tp.n)
+		row = tp.firstRow
+		r.tpages = append(r.tpages, tp)
+	}
+	if err := fail("trace directory"); err != nil {
+		return err
+	}
+	if ord != r.traces {
+		return fmt.Errorf("trace directory holds %d traces, header says %d", ord, r.traces)
+	}
+	r.bloom.k = uint32(d.limit(32))
+	nw := d.count(8)
+	r.bloom.words = make([]uint64, nw)
+	for i := range r.bloom.words {
+		r.bloom.words[i] = d.u64()
+	}
+	if err := fail("bloom filter"); err != nil {
+		return err
+	}
+	if d.len() != 0 {
+		return fmt.Errorf("%d trailing bytes", d.len())
+	}
+	return nil
+}
+
+func decodePageRef(d *decbuf, off int64) pageRef {
+	ref := pageRef{off: off}
+	ref.size = uint32(d.limit(maxPageRaw + 1024))
+	ref.raw = uint32(d.limit(maxPageRaw))
+	ref.crc = d.u32()
+	return ref
+}
+
+// readRange reads size bytes at off of the data object.
+func (r *Reader) readRange(ctx context.Context, off, size int64, what string) ([]byte, error) {
+	rc, err := r.bkt.GetRange(ctx, path.Join(r.dir, DataName), off, size)
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s: %w", path.Join(r.dir, DataName), what, err)
+	}
+	defer rc.Close()
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: off, Err: fmt.Errorf("read %s: %w", what, err)}
+	}
+	return buf, nil
+}
+
+// readPage fetches and decodes one page of the data object.
+func (r *Reader) readPage(ctx context.Context, ref pageRef, what string) ([]byte, error) {
+	stored, err := r.readRange(ctx, ref.off, int64(ref.size), what)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := decodePage(stored, ref, nil)
+	if err != nil {
+		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: ref.off, Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	return raw, nil
+}
+
+// tracePage is a decoded page of the trace index.
+type tracePage struct {
+	ids      []span.TraceID
+	firstRow []int64
+	rows     []int32
+	minStart []uint64
+	maxEnd   []uint64
+}
+
+func (r *Reader) tracePage(ctx context.Context, i int) (*tracePage, error) {
+	key := cacheKey{dir: r.dir, kind: 1, idx: int32(i)}
+	if v, ok := r.cache.get(key); ok {
+		return v.(*tracePage), nil
+	}
+	tpi := &r.tpages[i]
+	what := fmt.Sprintf("trace page %d", i)
+	raw, err := r.readPage(ctx, tpi.ref, what)
+	if err != nil {
+		return nil, err
+	}
+	tp := &tracePage{}
+	d := decbuf{b: raw}
+	row := tpi.firstRow
+	var prevMin uint64
+	for j := 0; j < tpi.n && d.err == nil; j++ {
+		var id span.TraceID
+		copy(id[:], d.bytes(16))
+		n := d.limit(uint64(r.spans))
+		minS := prevMin + uint64(d.varint())
+		maxE := minS + uint64(d.varint())
+		prevMin = minS
+		if j > 0 && bytes.Compare(id[:], tp.ids[j-1][:]) <= 0 {
+			d.fail(errors.New("trace ids out of order"))
+		}
+		if n == 0 || row+int64(n) > r.spans {
+			d.fail(errRange)
+		}
+		tp.ids = append(tp.ids, id)
+		tp.firstRow = append(tp.firstRow, row)
+		tp.rows = append(tp.rows, int32(n))
+		tp.minStart = append(tp.minStart, minS)
+		tp.maxEnd = append(tp.maxEnd, maxE)
+		row += int64(n)
+	}
+	if d.err == nil && d.len() != 0 {
+		d.fail(errors.New("trailing bytes"))
+	}
+	if d.err == nil && tp.ids[0] != tpi.firstID {
+		d.fail(errors.New("first trace id differs from the directory"))
+	}
+	if d.err != nil {
+		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: tpi.ref.off, Err: fmt.Errorf("%s at byte %d: %w", what, d.off, d.err)}
+	}
+	r.cache.put(key, tp, int64(len(tp.ids))*52)
+	return tp, nil
+}

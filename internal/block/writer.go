@@ -1,0 +1,719 @@
+package block
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path"
+	"slices"
+	"sort"
+
+	"github.com/thanos-io/objstore"
+
+	"github.com/clew-dev/clew/internal/span"
+)
+
+// blockWriter streams row groups and trace index pages into the data object
+// and accumulates the block-level tables written to the index object.
+type blockWriter struct {
+	ctx  context.Context
+	bkt  objstore.Bucket
+	dir  string
+	pw   *io.PipeWriter
+	done chan error
+	off  int64
+
+	tab       tables
+	miscMap   map[miscEntry]uint32
+	resMap    map[string]uint32
+	scMap     map[string]uint32
+	originMap map[origin]uint32
+	svc       *strDict
+	pairs     map[uint64]struct{}
+
+	groups []groupInfo
+	tpages []tracePageInfo
+	hashes []uint64
+
+	spans, traces int64
+	minT, maxT    uint64
+
+	// trace page being built
+	tp         []byte
+	tpN        int
+	tpFirstID  span.TraceID
+	tpFirstRow int64
+	tpPrevMin  uint64
+
+	// group being built: rows of the current source builder
+	src      *Builder
+	gRows    []int32
+	gRuns    []int32
+	gFirstTr int64
+
+	// remaps from the current source builder's ids
+	nameRemap   []uint32
+	keyRemap    []uint32
+	miscRemap   []uint32
+	originRemap []uint32
+	strGen      []uint32
+	strMap      []uint32
+	gen         uint32
+	page        *strDict
+
+	cols    [numCols][]byte
+	pageBuf []byte
+	scratch []byte
+}
+
+func newBlockWriter(ctx context.Context, bkt objstore.Bucket, dir string) *blockWriter {
+	w := &blockWriter{
+		ctx: ctx, bkt: bkt, dir: dir,
+		miscMap:   make(map[miscEntry]uint32),
+		resMap:    make(map[string]uint32),
+		scMap:     make(map[string]uint32),
+		originMap: make(map[origin]uint32),
+		svc:       newStrDict(),
+		pairs:     make(map[uint64]struct{}),
+		page:      newStrDict(),
+		minT:      math.MaxUint64,
+	}
+	w.tab.names = newStrDict()
+	w.tab.keys = newStrDict()
+	pr, pw := io.Pipe()
+	w.pw = pw
+	w.done = make(chan error, 1)
+	go func() {
+		err := bkt.Upload(ctx, path.Join(dir, DataName), pr)
+		pr.CloseWithError(err) // unblock the writer if Upload returned early
+		w.done <- err
+	}()
+	hdr := append(dataMagic[:], FormatVersion, 0, 0, 0)
+	w.write(hdr)
+	return w
+}
+
+func (w *blockWriter) write(p []byte) error {
+	n, err := w.pw.Write(p)
+	w.off += int64(n)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", DataName, err)
+	}
+	return nil
+}
+
+// abort stops the data upload and waits for it.
+func (w *blockWriter) abort(err error) error {
+	w.pw.CloseWithError(err)
+	<-w.done
+	return err
+}
+
+// addBuilder appends all traces of b, which must all sort after every trace
+// added before.
+func (w *blockWriter) addBuilder(b *Builder) error {
+	w.src = b
+	w.remap(b)
+	order := make([]int32, len(b.tIDs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int { return bytes.Compare(b.tIDs[x][:], b.tIDs[y][:]) })
+	var rows []int32
+	for _, t := range order {
+		rows = rows[:0]
+		for r := b.tFirst[t]; r >= 0; r = b.next[r] {
+			rows = append(rows, r)
+		}
+		sort.SliceStable(rows, func(i, j int) bool { return b.ch.start[rows[i]] < b.ch.start[rows[j]] })
+		if err := w.addTrace(b.tIDs[t], rows); err != nil {
+			return err
+		}
+	}
+	return w.flushGroup()
+}
+
+func (w *blockWriter) addTrace(id span.TraceID, rows []int32) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	b := w.src
+	minS, maxE := uint64(math.MaxUint64), uint64(0)
+	for _, r := range rows {
+		minS = min(minS, b.ch.start[r])
+		maxE = max(maxE, b.ch.end[r])
+		w.minT = min(w.minT, b.ch.start[r])
+		w.maxT = max(w.maxT, b.ch.start[r])
+	}
+	// trace index entry
+	if w.tpN == 0 {
+		w.tpFirstID = id
+		w.tpFirstRow = w.spans
+		w.tpPrevMin = 0
+	}
+	w.tp = append(w.tp, id[:]...)
+	w.tp = appendUvarint(w.tp, uint64(len(rows)))
+	w.tp = appendVarint(w.tp, int64(minS-w.tpPrevMin))
+	w.tp = appendVarint(w.tp, int64(maxE-minS))
+	w.tpPrevMin = minS
+	w.tpN++
+	w.hashes = append(w.hashes, traceHash(id))
+	ord := w.traces
+	w.traces++
+	w.spans += int64(len(rows))
+	if w.tpN == tracesPerPage {
+		if err := w.flushTracePage(); err != nil {
+			return err
+		}
+	}
+	// rows into groups
+	if len(w.gRows) > 0 && len(w.gRows)+len(rows) > groupRows {
+		if err := w.flushGroup(); err != nil {
+			return err
+		}
+	}
+	for len(rows) > 0 {
+		if len(w.gRows) == 0 {
+			w.gFirstTr = ord
+		}
+		k := min(len(rows), groupRows-len(w.gRows))
+		w.gRows = append(w.gRows, rows[:k]...)
+		w.gRuns = append(w.gRuns, int32(k))
+		rows = rows[k:]
+		if len(w.gRows) == groupRows {
+			if err := w.flushGroup(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *blockWriter) flushTracePage() error {
+	if w.tpN == 0 {
+		return nil
+	}
+	ref, err := w.writePage(w.tp)
+	if err != nil {
+		return err
+	}
+	w.tpages = append(w.tpages, tracePageInfo{firstID: w.tpFirstID, firstOrd: w.traces - int64(w.tpN), firstRow: w.tpFirstRow, n: w.tpN, ref: ref})
+	w.tp = w.tp[:0]
+	w.tpN = 0
+	return nil
+}
+
+func (w *blockWriter) writePage(raw []byte) (pageRef, error) {
+	w.pageBuf = appendPage(w.pageBuf[:0], raw)
+	ref := pageRef{off: w.off, size: uint32(len(w.pageBuf)), raw: uint32(len(raw)), crc: crc32c(w.pageBuf)}
+	return ref, w.write(w.pageBuf)
+}
+
+// remap interns the tables of b into the block tables.
+func (w *blockWriter) remap(b *Builder) {
+	w.nameRemap = w.nameRemap[:0]
+	for id := 0; id < b.tab.names.count(); id++ {
+		w.nameRemap = append(w.nameRemap, w.tab.names.internBytes(b.tab.names.bytes(uint32(id))))
+	}
+	w.keyRemap = w.keyRemap[:0]
+	for id := 0; id < b.tab.keys.count(); id++ {
+		k := w.tab.keys.internBytes(b.tab.keys.bytes(uint32(id)))
+		w.keyRemap = append(w.keyRemap, k)
+		for int(k) >= len(w.tab.keyScopes) {
+			w.tab.keyScopes = append(w.tab.keyScopes, 0)
+			w.tab.keyTypes = append(w.tab.keyTypes, 0)
+		}
+		if id < len(b.tab.keyScopes) {
+			w.tab.keyScopes[k] |= b.tab.keyScopes[id]
+			w.tab.keyTypes[k] |= b.tab.keyTypes[id]
+		}
+	}
+	w.miscRemap = w.miscRemap[:0]
+	for _, m := range b.tab.misc {
+		m.state, m.msg = 0, 0
+		id, ok := w.miscMap[m]
+		if !ok {
+			id = uint32(len(w.tab.misc))
+			w.tab.misc = append(w.tab.misc, m)
+			w.miscMap[m] = id
+		}
+		w.miscRemap = append(w.miscRemap, id)
+	}
+	resRemap := make([]uint32, len(b.tab.resources))
+	for i := range b.tab.resources {
+		w.scratch = appendResource(w.scratch[:0], &b.tab.resources[i])
+		id, ok := w.resMap[string(w.scratch)]
+		if !ok {
+			id = uint32(len(w.tab.resources))
+			w.resMap[string(w.scratch)] = id
+			w.tab.resources = append(w.tab.resources, b.tab.resources[i])
+			w.tab.services = append(w.tab.services, b.tab.services[i])
+		}
+		resRemap[i] = id
+	}
+	scRemap := make([]uint32, len(b.tab.scopes))
+	for i := range b.tab.scopes {
+		w.scratch = appendScope(w.scratch[:0], &b.tab.scopes[i])
+		id, ok := w.scMap[string(w.scratch)]
+		if !ok {
+			id = uint32(len(w.tab.scopes))
+			w.scMap[string(w.scratch)] = id
+			w.tab.scopes = append(w.tab.scopes, b.tab.scopes[i])
+		}
+		scRemap[i] = id
+	}
+	w.originRemap = w.originRemap[:0]
+	for _, o := range b.tab.origins {
+		no := origin{resRemap[o.res], scRemap[o.scope]}
+		id, ok := w.originMap[no]
+		if !ok {
+			id = uint32(len(w.tab.origins))
+			w.tab.origins = append(w.tab.origins, no)
+			w.originMap[no] = id
+		}
+		w.originRemap = append(w.originRemap, id)
+	}
+	// service/name pairs, in block ids
+	for p := range b.pairs {
+		svc := w.svc.internBytes(b.svc.bytes(uint32(p >> 32)))
+		w.pairs[uint64(svc)<<32|uint64(w.nameRemap[uint32(p)])] = struct{}{}
+	}
+	n := b.ch.strs.count()
+	if cap(w.strGen) < n {
+		w.strGen = make([]uint32, n)
+		w.strMap = make([]uint32, n)
+		w.gen = 0
+	}
+	w.strGen = w.strGen[:n]
+	w.strMap = w.strMap[:n]
+}
+
+// pageStr maps a source string id to the current page dictionary.
+func (w *blockWriter) pageStr(id uint32) uint32 {
+	if w.strGen[id] == w.gen {
+		return w.strMap[id]
+	}
+	p := w.page.internBytes(w.src.ch.strs.bytes(id))
+	w.strGen[id] = w.gen
+	w.strMap[id] = p
+	return p
+}
+
+func (w *blockWriter) newPageDict() {
+	w.page.reset()
+	w.gen++
+	if w.gen == 0 { // wrapped: clear stamps
+		clear(w.strGen)
+		w.gen = 1
+	}
+}
+
+// flushGroup encodes and writes the current row group.
+func (w *blockWriter) flushGroup() error {
+	if len(w.gRows) == 0 {
+		return nil
+	}
+	b := w.src
+	c := &b.ch
+	rows := w.gRows
+	g := groupInfo{firstRow: w.spans - int64(len(rows)), rows: len(rows), firstTrace: w.gFirstTr,
+		minStart: math.MaxUint64, minDur: math.MaxUint64}
+	// firstRow: rows of traces added but not yet flushed are all in this group.
+	if len(w.groups) > 0 {
+		last := w.groups[len(w.groups)-1]
+		g.firstRow = last.firstRow + int64(last.rows)
+	} else {
+		g.firstRow = 0
+	}
+	for _, r := range rows {
+		s := c.start[r]
+		g.minStart = min(g.minStart, s)
+		g.maxStart = max(g.maxStart, s)
+		d := dur(s, c.end[r])
+		g.minDur = min(g.minDur, d)
+		g.maxDur = max(g.maxDur, d)
+	}
+	w.newPageDict()
+	for i := range w.cols {
+		w.cols[i] = w.cols[i][:0]
+	}
+	// runs
+	buf := appendUvarint(w.cols[colRuns], uint64(len(w.gRuns)))
+	for _, n := range w.gRuns {
+		buf = appendUvarint(buf, uint64(n))
+	}
+	w.cols[colRuns] = buf
+	// span ids, parents, times
+	ids, par, tim := w.cols[colSpanID], w.cols[colParent], w.cols[colTimes]
+	i := 0
+	for _, n := range w.gRuns {
+		run := rows[i : i+int(n)]
+		for j, r := range run {
+			ids = append(ids, c.spanID[r][:]...)
+			p := c.parent[r]
+			switch {
+			case p.IsZero():
+				par = append(par, 0)
+			default:
+				code := uint64(1)
+				for k := j - 1; k >= 0 && k >= j-parentLookback; k-- {
+					if c.spanID[run[k]] == p {
+						code = uint64(2 + (j - 1 - k))
+						break
+					}
+				}
+				par = appendUvarint(par, code)
+				if code == 1 {
+					par = append(par, p[:]...)
+				}
+			}
+			if j == 0 {
+				tim = appendUvarint(tim, c.start[r]-g.minStart)
+			} else {
+				tim = appendUvarint(tim, c.start[r]-c.start[run[j-1]])
+			}
+		}
+		i += int(n)
+	}
+	for _, r := range rows {
+		tim = appendVarint(tim, int64(c.end[r]-c.start[r]))
+	}
+	w.cols[colSpanID], w.cols[colParent], w.cols[colTimes] = ids, par, tim
+	// name, misc, origin, text
+	nm, ms, or, tx := w.cols[colName], w.cols[colMisc], w.cols[colOrigin], w.cols[colText]
+	for _, r := range rows {
+		nm = appendUvarint(nm, uint64(w.nameRemap[c.name[r]]))
+		ms = appendUvarint(ms, uint64(w.miscRemap[c.misc[r]]))
+		or = appendUvarint(or, uint64(w.originRemap[c.origin[r]]))
+	}
+	for _, r := range rows {
+		tx = appendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[r]].state)))
+	}
+	for _, r := range rows {
+		tx = appendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[r]].msg)))
+	}
+	w.cols[colName], w.cols[colMisc], w.cols[colOrigin], w.cols[colText] = nm, ms, or, tx
+	// attrs: counts, then entries
+	at := w.cols[colAttrs]
+	for _, r := range rows {
+		at = appendUvarint(at, uint64(c.attrs.off[r+1]-c.attrs.off[r]))
+	}
+	for _, r := range rows {
+		at = w.appendAttrKeys(at, &c.attrs, int(r))
+	}
+	for _, r := range rows {
+		at = w.appendAttrValues(at, &c.attrs, int(r))
+	}
+	w.cols[colAttrs] = at
+	// events and links: sparse
+	ev, ln := w.cols[colEvents], w.cols[colLinks]
+	var evRows, lnRows []int
+	for gi, r := range rows {
+		if lo, hi := sparseRange(c.evRows, c.evOff, int(r)); hi > lo {
+			evRows = append(evRows, gi)
+		}
+		if lo, hi := sparseRange(c.lnRows, c.lnOff, int(r)); hi > lo {
+			lnRows = append(lnRows, gi)
+		}
+	}
+	ev = appendUvarint(ev, uint64(len(evRows)))
+	prev := 0
+	for _, gi := range evRows {
+		r := int(rows[gi])
+		lo, hi := sparseRange(c.evRows, c.evOff, r)
+		ev = appendUvarint(ev, uint64(gi-prev))
+		prev = gi
+		ev = appendUvarint(ev, uint64(hi-lo))
+		for e := lo; e < hi; e++ {
+			ev = appendVarint(ev, int64(c.evTime[e]-c.start[r]))
+			ev = appendUvarint(ev, uint64(w.pageStr(c.evName[e])))
+			ev = appendUvarint(ev, uint64(c.evDrop[e]))
+			ev = appendUvarint(ev, uint64(c.evAttrs.off[e+1]-c.evAttrs.off[e]))
+			ev = w.appendAttrEntries(ev, &c.evAttrs, e)
+		}
+	}
+	ln = appendUvarint(ln, uint64(len(lnRows)))
+	prev = 0
+	for _, gi := range lnRows {
+		r := int(rows[gi])
+		lo, hi := sparseRange(c.lnRows, c.lnOff, r)
+		ln = appendUvarint(ln, uint64(gi-prev))
+		prev = gi
+		ln = appendUvarint(ln, uint64(hi-lo))
+		for e := lo; e < hi; e++ {
+			ln = append(ln, c.lnTrace[e][:]...)
+			ln = append(ln, c.lnSpan[e][:]...)
+			ln = appendUvarint(ln, uint64(w.pageStr(c.lnState[e])))
+			ln = appendUvarint(ln, uint64(c.lnFlags[e]))
+			ln = appendUvarint(ln, uint64(c.lnDrop[e]))
+			ln = appendUvarint(ln, uint64(c.lnAttrs.off[e+1]-c.lnAttrs.off[e]))
+			ln = w.appendAttrEntries(ln, &c.lnAttrs, e)
+		}
+	}
+	w.cols[colEvents], w.cols[colLinks] = ev, ln
+	// page strings: count, lengths, bytes
+	st := appendUvarint(w.cols[colStrs], uint64(w.page.count()))
+	for id := 0; id < w.page.count(); id++ {
+		st = appendUvarint(st, uint64(w.page.offs[id+1]-w.page.offs[id]))
+	}
+	st = append(st, w.page.data...)
+	w.cols[colStrs] = st
+	g.nstrs = uint32(w.page.count())
+
+	for col := range w.cols {
+		ref, err := w.writePage(w.cols[col])
+		if err != nil {
+			return err
+		}
+		g.cols[col] = ref
+	}
+	w.groups = append(w.groups, g)
+	w.gRows = w.gRows[:0]
+	w.gRuns = w.gRuns[:0]
+	return nil
+}
+
+func dur(start, end uint64) uint64 {
+	if end < start {
+		return 0
+	}
+	return end - start
+}
+
+// appendAttrEntries appends owner i's attributes of a: per attribute the
+// block key id and type as key<<3|type, then the value.
+func (w *blockWriter) appendAttrEntries(dst []byte, a *attrList, i int) []byte {
+	for j := a.off[i]; j < a.off[i+1]; j++ {
+		dst = w.appendAttrKey(dst, a, j)
+		dst = w.appendAttrValue(dst, a, j)
+	}
+	return dst
+}
+
+func (w *blockWriter) appendAttrKeys(dst []byte, a *attrList, i int) []byte {
+	for j := a.off[i]; j < a.off[i+1]; j++ {
+		dst = w.appendAttrKey(dst, a, j)
+	}
+	return dst
+}
+
+func (w *blockWriter) appendAttrValues(dst []byte, a *attrList, i int) []byte {
+	for j := a.off[i]; j < a.off[i+1]; j++ {
+		dst = w.appendAttrValue(dst, a, j)
+	}
+	return dst
+}
+
+func (w *blockWriter) appendAttrKey(dst []byte, a *attrList, j uint32) []byte {
+	kt := a.kt[j]
+	return appendUvarint(dst, uint64(w.keyRemap[kt>>ktKeyShift])<<3|uint64(kt&ktTypeMask))
+}
+
+func (w *blockWriter) appendAttrValue(dst []byte, a *attrList, j uint32) []byte {
+	{
+		kt, v := a.kt[j], a.val[j]
+		t := kt & ktTypeMask
+		switch span.ValueType(t) {
+		case span.TypeString, span.TypeBytes, span.TypeArray, span.TypeMap:
+			dst = appendUvarint(dst, uint64(w.pageStr(v)))
+		case span.TypeBool, span.TypeInt, span.TypeDouble:
+			num := uint64(v)
+			if kt&ktBig != 0 {
+				num = a.nums[v]
+			}
+			switch span.ValueType(t) {
+			case span.TypeDouble:
+				dst = appendU64(dst, num)
+			case span.TypeInt:
+				dst = appendVarint(dst, int64(num))
+			default:
+				dst = appendUvarint(dst, num)
+			}
+		}
+	}
+	return dst
+}
+
+// finish writes the trailing pages, the index and meta.json.
+func (w *blockWriter) finish(meta Meta) (Meta, error) {
+	if err := w.flushGroup(); err != nil {
+		return meta, w.abort(err)
+	}
+	if err := w.flushTracePage(); err != nil {
+		return meta, w.abort(err)
+	}
+	if err := w.pw.Close(); err != nil {
+		return meta, w.abort(err)
+	}
+	if err := <-w.done; err != nil {
+		return meta, fmt.Errorf("upload %s: %w", DataName, err)
+	}
+	dataSize := w.off
+	idx := w.encodeIndex(dataSize, newBloom(w.hashes))
+	if err := w.bkt.Upload(w.ctx, path.Join(w.dir, IndexName), bytes.NewReader(idx)); err != nil {
+		return meta, fmt.Errorf("upload %s: %w", IndexName, err)
+	}
+	meta.Version = FormatVersion
+	meta.Spans, meta.Traces = w.spans, w.traces
+	if w.spans > 0 {
+		meta.MinTime, meta.MaxTime = w.minT, w.maxT
+	} else {
+		meta.MinTime, meta.MaxTime = 0, 0
+	}
+	meta.Services = w.services()
+	meta.SpanNames = w.spanNames()
+	meta.AttrKeys = map[string][]string{}
+	for _, sc := range []struct {
+		name string
+		bit  uint8
+	}{{"span", keySpan}, {"resource", keyResource}, {"scope", keyScope}, {"event", keyEvent}, {"link", keyLink}} {
+		keys := []string{}
+		for id, m := range w.tab.keyScopes {
+			if m&sc.bit != 0 {
+				keys = append(keys, w.tab.keys.str(uint32(id)))
+			}
+		}
+		meta.AttrKeys[sc.name] = sortedUnique(keys)
+	}
+	// Size counts meta.json too: marshal once with a guess, then settle.
+	meta.Size = dataSize + int64(len(idx))
+	mj, err := marshalMeta(&meta)
+	if err != nil {
+		return meta, fmt.Errorf("encode %s: %w", MetaName, err)
+	}
+	for i := 0; i < 3; i++ {
+		meta.Size = dataSize + int64(len(idx)) + int64(len(mj))
+		if mj, err = marshalMeta(&meta); err != nil {
+			return meta, fmt.Errorf("encode %s: %w", MetaName, err)
+		}
+	}
+	if err := w.bkt.Upload(w.ctx, path.Join(w.dir, MetaName), bytes.NewReader(mj)); err != nil {
+		return meta, fmt.Errorf("upload %s: %w", MetaName, err)
+	}
+	return meta, nil
+}
+
+func (w *blockWriter) services() []string {
+	out := []string{}
+	for id := 1; id < w.svc.count(); id++ {
+		out = append(out, w.svc.str(uint32(id)))
+	}
+	return sortedUnique(out)
+}
+
+func (w *blockWriter) spanNames() map[string][]string {
+	m := map[string][]string{}
+	for p := range w.pairs {
+		svc := w.svc.str(uint32(p >> 32))
+		m[svc] = append(m[svc], w.tab.names.str(uint32(p)))
+	}
+	for k, v := range m {
+		m[k] = sortedUnique(v)
+	}
+	return m
+}
+
+// encodeIndex builds the index object.
+func (w *blockWriter) encodeIndex(dataSize int64, bl bloom) []byte {
+	b := appendUvarint(nil, uint64(dataSize))
+	b = appendUvarint(b, uint64(w.spans))
+	b = appendUvarint(b, uint64(w.traces))
+	b = appendDict(b, w.tab.names)
+	b = appendDict(b, w.tab.keys)
+	for id := 0; id < w.tab.keys.count(); id++ {
+		var m, t uint8
+		if id < len(w.tab.keyScopes) {
+			m, t = w.tab.keyScopes[id], w.tab.keyTypes[id]
+		}
+		b = append(b, m, t)
+	}
+	b = appendUvarint(b, uint64(len(w.tab.resources)))
+	for i := range w.tab.resources {
+		b = appendResource(b, &w.tab.resources[i])
+	}
+	b = appendUvarint(b, uint64(len(w.tab.scopes)))
+	for i := range w.tab.scopes {
+		b = appendScope(b, &w.tab.scopes[i])
+	}
+	b = appendUvarint(b, uint64(len(w.tab.origins)))
+	for _, o := range w.tab.origins {
+		b = appendUvarint(b, uint64(o.res))
+		b = appendUvarint(b, uint64(o.scope))
+	}
+	b = appendUvarint(b, uint64(len(w.tab.misc)))
+	for _, m := range w.tab.misc {
+		b = appendUvarint(b, uint64(m.kind))
+		b = appendUvarint(b, uint64(m.status))
+		b = appendUvarint(b, uint64(m.flags))
+		b = appendUvarint(b, uint64(m.dAttrs))
+		b = appendUvarint(b, uint64(m.dEvents))
+		b = appendUvarint(b, uint64(m.dLinks))
+	}
+	b = appendUvarint(b, uint64(len(w.groups)))
+	for i := range w.groups {
+		g := &w.groups[i]
+		b = appendUvarint(b, uint64(g.rows))
+		b = appendUvarint(b, uint64(g.firstTrace))
+		b = appendUvarint(b, g.minStart)
+		b = appendUvarint(b, g.maxStart-g.minStart)
+		b = appendUvarint(b, g.minDur)
+		b = appendUvarint(b, g.maxDur-g.minDur)
+		b = appendUvarint(b, uint64(g.nstrs))
+		b = appendUvarint(b, uint64(g.cols[0].off))
+		for _, ref := range g.cols {
+			b = appendPageRef(b, ref)
+		}
+	}
+	b = appendUvarint(b, uint64(len(w.tpages)))
+	for i := range w.tpages {
+		tp := &w.tpages[i]
+		b = append(b, tp.firstID[:]...)
+		b = appendUvarint(b, uint64(tp.n))
+		b = appendUvarint(b, uint64(tp.firstRow))
+		b = appendUvarint(b, uint64(tp.ref.off))
+		b = appendPageRef(b, tp.ref)
+	}
+	b = appendUvarint(b, uint64(bl.k))
+	b = appendUvarint(b, uint64(len(bl.words)))
+	for _, x := range bl.words {
+		b = appendU64(b, x)
+	}
+	out := append(indexMagic[:], FormatVersion, 0, 0, 0)
+	out = appendUvarint(out, uint64(len(b)))
+	out = appendPage(out, b)
+	return appendU32(out, crc32c(out))
+}
+
+func appendPageRef(b []byte, ref pageRef) []byte {
+	b = appendUvarint(b, uint64(ref.size))
+	b = appendUvarint(b, uint64(ref.raw))
+	return appendU32(b, ref.crc)
+}
+
+func appendDict(b []byte, d *strDict) []byte {
+	b = appendUvarint(b, uint64(d.count()))
+	for id := 0; id < d.count(); id++ {
+		b = appendString(b, string(d.bytes(uint32(id))))
+	}
+	return b
+}
+
+// Write sorts and encodes the spans of b as a block under dir in bkt and
+// returns meta completed with the block's statistics. meta.json is written
+// last. Write does not modify b, so queries may run on b concurrently.
+func (b *Builder) Write(ctx context.Context, bkt objstore.Bucket, dir string, meta Meta) (Meta, error) {
+	w := newBlockWriter(ctx, bkt, dir)
+	if err := w.addBuilder(b); err != nil {
+		return meta, w.abort(fmt.Errorf("write block %s: %w", dir, err))
+	}
+	m, err := w.finish(meta)
+	if err != nil {
+		return m, fmt.Errorf("write block %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+var errClosed = errors.New("reader closed")
