@@ -328,27 +328,46 @@ func replayLimits() otlp.Limits {
 // encoded as an OTLP ExportTraceServiceRequest; it is what the write-ahead
 // log keeps. Append returns only once rec is durable under the configured
 // sync policy. It does not retain rec or batch.
+//
+// A head that reaches its size or span budget is sealed at once (the block
+// is written in the background). While MaxPendingFlushes sealed heads wait
+// to be written and the current head is full too, Append refuses with
+// ErrOverloaded, which bounds memory to MaxPendingFlushes+1 heads.
 func (db *DB) Append(ctx context.Context, rec []byte, batch *span.Batch) error {
 	if len(batch.Spans) == 0 {
 		return nil
 	}
+	full, err := db.append(ctx, rec, batch)
+	if err != nil {
+		return err
+	}
+	if full {
+		if _, err := db.cut(true); err != nil {
+			db.log.Error("cut head", "err", err)
+		}
+		db.requestFlush()
+	}
+	return nil
+}
+
+func (db *DB) append(ctx context.Context, rec []byte, batch *span.Batch) (full bool, err error) {
 	db.cutMu.RLock()
 	defer db.cutMu.RUnlock()
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
-		return ErrClosed
-	}
-	if len(db.flushing) >= db.cfg.MaxPendingFlushes {
-		db.mu.Unlock()
-		db.m.overloaded.Inc()
-		return ErrOverloaded
+		return false, ErrClosed
 	}
 	h := db.head
+	pending := len(db.flushing)
 	db.mu.Unlock()
+	if pending >= db.cfg.MaxPendingFlushes && h.full.Load() {
+		db.m.overloaded.Inc()
+		return false, ErrOverloaded
+	}
 
 	if _, err := db.wal.Append(ctx, rec); err != nil {
-		return fmt.Errorf("append to write-ahead log: %w", err)
+		return false, fmt.Errorf("append to write-ahead log: %w", err)
 	}
 	h.mu.Lock()
 	h.b.Append(batch)
@@ -358,9 +377,10 @@ func (db *DB) Append(ctx context.Context, rec []byte, batch *span.Batch) error {
 	db.m.headSpans.Set(float64(n))
 	db.m.headBytes.Set(float64(size))
 	if n >= db.cfg.MaxHeadSpans || size >= db.cfg.MaxHeadBytes {
-		db.requestFlush()
+		h.full.Store(true)
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 func (db *DB) requestFlush() {
@@ -371,14 +391,19 @@ func (db *DB) requestFlush() {
 }
 
 // cut seals the current head and starts a new one. It returns the sealed
-// head, or nil when the head was empty.
-func (db *DB) cut() (*head, error) {
+// head, or nil when the head was empty. With onlyIfFull it cuts only a
+// full head, and only while fewer than MaxPendingFlushes heads wait.
+func (db *DB) cut(onlyIfFull bool) (*head, error) {
 	db.cutMu.Lock()
 	defer db.cutMu.Unlock()
 	db.mu.Lock()
 	old := db.head
+	pending := len(db.flushing)
 	db.mu.Unlock()
 	if old.b.Len() == 0 {
+		return nil, nil
+	}
+	if onlyIfFull && (!old.full.Load() || pending >= db.cfg.MaxPendingFlushes) {
 		return nil, nil
 	}
 	seg, err := db.wal.Cut()
@@ -412,16 +437,23 @@ func (db *DB) flushLoop() {
 		case <-db.flushReq:
 		case <-tick.C:
 			first := db.currentHead().firstAppend.Load()
-			if first == 0 || db.now().Sub(time.Unix(0, first)) < db.cfg.MaxHeadAge {
-				if db.pending() == 0 {
-					continue
+			if first != 0 && db.now().Sub(time.Unix(0, first)) >= db.cfg.MaxHeadAge {
+				if _, err := db.cut(false); err != nil {
+					db.log.Error("cut head", "err", err)
 				}
 			}
 		}
-		if _, err := db.cut(); err != nil {
-			db.log.Error("cut head", "err", err)
+		for {
+			db.writePending(context.Background())
+			// A full head that waited for room is sealed now.
+			h, err := db.cut(true)
+			if err != nil {
+				db.log.Error("cut head", "err", err)
+			}
+			if h == nil {
+				break
+			}
 		}
-		db.writePending(context.Background())
 	}
 }
 
@@ -490,7 +522,7 @@ func (db *DB) writePending(ctx context.Context) {
 // Flush seals the head and waits until it and every earlier sealed head
 // are written as blocks.
 func (db *DB) Flush(ctx context.Context) error {
-	h, err := db.cut()
+	h, err := db.cut(false)
 	if err != nil {
 		return err
 	}

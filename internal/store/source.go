@@ -31,6 +31,8 @@ type head struct {
 	// immutable and read without the lock.
 	b      *block.Builder
 	sealed atomic.Bool
+	// full is set once the head reached its span or byte budget.
+	full atomic.Bool
 	// firstAppend is the unix-nano time of the first append, 0 when empty.
 	firstAppend atomic.Int64
 	// seg is the write-ahead log segment index this head starts at; every

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
 	"go.uber.org/goleak"
 
@@ -447,4 +450,75 @@ func TestCompactionWhileQuerying(t *testing.T) {
 	if n := len(db.Stats().Blocks); n != 1 {
 		t.Fatalf("%d blocks after compaction, want 1", n)
 	}
+}
+
+// gatedBucket is the real filesystem bucket whose uploads wait for a gate,
+// to hold block writes back.
+type gatedBucket struct {
+	objstore.Bucket
+	gate chan struct{}
+}
+
+func (g *gatedBucket) Upload(ctx context.Context, name string, r io.Reader, opts ...objstore.ObjectUploadOption) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Bucket.Upload(ctx, name, r, opts...)
+}
+
+// TestOverloadWhenFlushesLag holds block writes back until sealed heads
+// pile up, checks that appends are then refused with ErrOverloaded (and
+// nothing is half-stored), and that everything acknowledged is kept once
+// writes resume.
+func TestOverloadWhenFlushesLag(t *testing.T) {
+	dir := t.TempDir()
+	fsb, err := filesystem.NewBucket(filepath.Join(dir, "blocks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb := &gatedBucket{Bucket: fsb, gate: make(chan struct{})}
+	cfg := testConfig()
+	cfg.MaxHeadSpans = 100
+	cfg.MaxPendingFlushes = 2
+	clock := newClock()
+	db, err := Open(context.Background(), cfg, Options{Tenant: "t1", WALDir: filepath.Join(dir, "wal"), Bucket: gb, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tdb := &testDB{DB: db, dir: dir, clock: clock}
+	now := uint64(clock.Now().UnixNano())
+	acked := 0
+	var refused error
+	for i := 0; i < 20 && refused == nil; i++ {
+		b := makeBatch(8, i*10, 10, 5, now) // 50 spans
+		if err := db.Append(context.Background(), otlp.MarshalProto(nil, b), b); err != nil {
+			refused = err
+			break
+		}
+		acked++
+	}
+	if !errors.Is(refused, ErrOverloaded) {
+		t.Fatalf("after %d appends: err %v, want ErrOverloaded", acked, refused)
+	}
+	// Two sealed heads of 100 spans and a full head: 6 appends of 50 spans.
+	if acked != 6 {
+		t.Fatalf("%d appends acknowledged before overload, want 6", acked)
+	}
+	close(gb.gate) // block writes resume
+	if err := db.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < acked*10; i++ {
+		tdb.mustTrace(t, 8, i, 5)
+	}
+	if _, ok, _ := db.FindTrace(context.Background(), tid(8, acked*10)); ok {
+		t.Fatal("a refused batch was stored")
+	}
+	b := makeBatch(8, 1000, 1, 5, now)
+	if err := db.Append(context.Background(), otlp.MarshalProto(nil, b), b); err != nil {
+		t.Fatalf("append after recovery: %v", err)
+	}
+	db.Close()
 }
