@@ -105,7 +105,11 @@ func FuzzReadPage(f *testing.F) {
 		if err := r.decodeIndex(objs[IndexName]); err != nil {
 			t.Fatal(err)
 		}
-		w := &blockWriter{tab: r.tab, groups: r.groups, tpages: r.tpages, spans: r.spans, traces: r.traces}
+		w := &blockWriter{tab: r.tab, groups: r.groups, tpages: r.tpages, vpages: r.vpages, namePost: r.namePost, originPost: r.originPost, spans: r.spans, traces: r.traces}
+		for i := range w.vpages {
+			ref := &w.vpages[i].ref
+			ref.crc = crc32c(data[ref.off : ref.off+int64(ref.size)])
+		}
 		for i := range w.groups {
 			for c := range w.groups[i].cols {
 				ref := &w.groups[i].cols[c]

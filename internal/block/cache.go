@@ -20,9 +20,10 @@ type Cache struct {
 
 type cacheKey struct {
 	dir  string
-	kind uint8 // 0: group column, 1: trace page
+	kind uint8 // 0: group column, 1: trace page, 2: value page, 3: key column
 	idx  int32
 	col  int8
+	key  uint32 // kind 3: attribute key id
 }
 
 type cacheEntry struct {

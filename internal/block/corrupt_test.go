@@ -31,7 +31,7 @@ func TestCorruption(t *testing.T) {
 		{"index_bad_crc", objs[DataName], flip(objs[IndexName], 20), objs[MetaName], "corrupt block object blk/index"},
 		{"index_truncated", objs[DataName], objs[IndexName][:10], objs[MetaName], "corrupt block object blk/index"},
 		{"index_version", objs[DataName], append([]byte("CLWI\x09"), objs[IndexName][5:]...), objs[MetaName], "unknown block format version"},
-		{"meta_version", objs[DataName], objs[IndexName], []byte(`{"version": 2}`), "unknown block format version"},
+		{"meta_version", objs[DataName], objs[IndexName], []byte(`{"version": 9}`), "unknown block format version"},
 		{"meta_garbage", objs[DataName], objs[IndexName], []byte(`{`), "decode meta.json"},
 		{"data_flipped", flip(objs[DataName], 200), objs[IndexName], objs[MetaName], "corrupt block object blk/data"},
 		{"data_truncated", objs[DataName][:100], objs[IndexName], objs[MetaName], "blk/data"},

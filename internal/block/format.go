@@ -42,11 +42,15 @@ const headerSize = 8
 
 // Tunables of the writer (readers take them from the index).
 const (
-	groupRows      = 8192 // rows per row group
+	maxGroupRows   = 8192 // rows per row group
 	tracesPerPage  = 256  // entries per trace index page
 	maxPageRaw     = 64 << 20
 	parentLookback = 256 // rows searched back for a parent reference
 )
+
+// groupRows is the row group size the writer uses: maxGroupRows, lowered
+// by tests to get many groups from little data.
+var groupRows = maxGroupRows
 
 // Page codecs: the first stored byte of every page.
 const (
@@ -84,6 +88,9 @@ type tracePageInfo struct {
 	ref      pageRef
 }
 
+// zstdWindow is the encoder window size.
+const zstdWindow = 256 << 10
+
 type codecs struct {
 	enc *zstd.Encoder
 	dec *zstd.Decoder
@@ -93,7 +100,11 @@ type codecs struct {
 // readers. EncodeAll and DecodeAll are safe for concurrent use; sharing them
 // keeps per-block memory low. They hold no configuration, only buffers.
 var sharedCodecs = sync.OnceValue(func() codecs {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(2), zstd.WithLowerEncoderMem(true))
+	// Pages are compressed one by one with EncodeAll; a window beyond the
+	// largest common page (the attrs column of a group, ~150 KiB raw) buys
+	// nothing and costs history memory per concurrent encoder.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(2),
+		zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(zstdWindow))
 	if err != nil {
 		panic(fmt.Sprintf("BUG: zstd encoder: %v", err))
 	}

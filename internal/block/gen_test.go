@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -259,6 +260,172 @@ func (g *loadGen) batch(ntraces int) *span.Batch {
 			}
 			b.Spans = append(b.Spans, s)
 		}
+	}
+	return b
+}
+
+// benchShapeGen mirrors the end-to-end bench shape (internal/loadgen
+// shape_bench.go): traces of 10 spans over the services frontend, checkout,
+// payment and inventory (3 hosts each, 4 resource attributes), one scope,
+// eight span attributes including the high-cardinality user.id and url.path.
+// Trace needleIdx carries user.id="needle-user-42" on its payment span.
+type benchShapeGen struct {
+	rnd       *rand.Rand
+	resources [4][3]*span.Resource
+	scope     *span.Scope
+	now       uint64
+	traceNo   int
+	needleIdx int
+	seed      uint64
+}
+
+var benchShapeServices = [4]string{"frontend", "checkout", "payment", "inventory"}
+
+// benchShapeTree: parent, service, kind, names (root picks by method), median self ms.
+var benchShapeTree = [10]struct {
+	parent, svc int
+	kind        span.Kind
+	names       []string
+	median      float64
+}{
+	{-1, 0, span.KindServer, []string{"GET /api/orders/{id}", "POST /api/orders", "PUT /api/orders/{id}"}, 1.5},
+	{0, 0, span.KindInternal, []string{"render page"}, 4},
+	{0, 0, span.KindClient, []string{"POST /checkout"}, 0.3},
+	{2, 1, span.KindServer, []string{"PlaceOrder"}, 2},
+	{3, 1, span.KindInternal, []string{"validate cart"}, 1.2},
+	{3, 1, span.KindClient, []string{"POST /charge"}, 0.3},
+	{5, 2, span.KindServer, []string{"Charge"}, 6},
+	{6, 2, span.KindInternal, []string{"fraud check"}, 10},
+	{0, 0, span.KindClient, []string{"GET /stock"}, 0.3},
+	{8, 3, span.KindServer, []string{"GetStock"}, 3},
+}
+
+func newBenchShapeGen(seed uint64, needleIdx int) *benchShapeGen {
+	g := &benchShapeGen{rnd: rand.New(rand.NewPCG(seed, 11)), now: 1_700_000_000_000_000_000, needleIdx: needleIdx, seed: seed,
+		scope: &span.Scope{Name: "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp", Version: "0.61.0"}}
+	for s, name := range benchShapeServices {
+		for h := range 3 {
+			g.resources[s][h] = &span.Resource{Attrs: []span.Attr{
+				{Key: "service.name", Value: span.StringValue(name)},
+				{Key: "service.version", Value: span.StringValue("1.4.2")},
+				{Key: "host.name", Value: span.StringValue(fmt.Sprintf("%s-%d", name, h+1))},
+				{Key: "deployment.environment.name", Value: span.StringValue("production")},
+			}}
+		}
+	}
+	return g
+}
+
+// traceID returns the id of trace number n of a generator of the same
+// seed (it replays the generator).
+func (g *benchShapeGen) traceID(n int) span.TraceID {
+	h := newBenchShapeGen(g.seed, -1)
+	for {
+		b := h.batch(1)
+		if h.traceNo-1 == n {
+			return b.Spans[0].TraceID
+		}
+	}
+}
+
+// batch returns ntraces traces of 10 spans.
+func (g *benchShapeGen) batch(ntraces int) *span.Batch {
+	r := g.rnd
+	b := &span.Batch{Scopes: []*span.Scope{g.scope}}
+	for s := range g.resources {
+		b.Resources = append(b.Resources, g.resources[s][:]...)
+	}
+	methods := []string{"GET", "POST", "PUT"}
+	routes := []string{"/api/orders/{id}", "/api/orders", "/api/orders/{id}"}
+	errs := []string{"upstream timeout", "connection reset by peer", "card declined", "insufficient stock"}
+	for range ntraces {
+		var tid span.TraceID
+		for i := 0; i < 16; i += 8 {
+			v := r.Uint64()
+			for j := range 8 {
+				tid[i+j] = byte(v >> (8 * j))
+			}
+		}
+		g.now += uint64(r.IntN(20_000))
+		op := 0
+		switch u := r.Float64(); {
+		case u >= 0.92:
+			op = 2
+		case u >= 0.70:
+			op = 1
+		}
+		path := "/api/orders"
+		if op != 1 {
+			path += "/" + strconv.Itoa(r.IntN(100000))
+		}
+		user := "user-" + strconv.Itoa(r.IntN(100001))
+		var hosts [4]int
+		for i := range hosts {
+			hosts[i] = r.IntN(3)
+		}
+		cart := math.Round(r.Float64()*50000) / 100
+		var ids [10]span.SpanID
+		var starts, ends, cursor [10]uint64
+		for i := range benchShapeTree {
+			n := &benchShapeTree[i]
+			v := r.Uint64()
+			for j := range 8 {
+				ids[i][j] = byte(v >> (8 * j))
+			}
+			name := n.names[0]
+			if i == 0 {
+				name = n.names[op]
+			}
+			self := uint64(max(1000, n.median*1e6*math.Exp(0.5*r.NormFloat64())))
+			gap := uint64(20_000)
+			if n.kind == span.KindServer {
+				gap = 150_000 + uint64(r.Int64N(200_000))
+			}
+			if n.parent < 0 {
+				starts[i] = g.now
+			} else {
+				starts[i] = cursor[n.parent] + gap
+				cursor[n.parent] = starts[i] + self
+			}
+			cursor[i] = starts[i] + self/2
+			ends[i] = starts[i] + self
+			for p := n.parent; p >= 0; p = benchShapeTree[p].parent { // parents enclose children
+				ends[p] = max(ends[p], ends[i]+gap)
+			}
+			status := int64(200)
+			sp := span.Span{TraceID: tid, SpanID: ids[i], Name: name, Kind: n.kind, Resource: g.resources[n.svc][hosts[n.svc]], Scope: g.scope, Flags: 1}
+			if n.parent >= 0 {
+				sp.ParentSpanID = ids[n.parent]
+			}
+			if r.Float64() < 0.01 {
+				status = 500
+				sp.StatusCode = span.StatusError
+				sp.StatusMessage = errs[r.IntN(len(errs))]
+			} else if r.IntN(100) < 3 {
+				status = 404
+			}
+			u := user
+			if g.traceNo == g.needleIdx && i == 6 {
+				u = "needle-user-42"
+			}
+			sp.Attrs = []span.Attr{
+				{Key: "http.request.method", Value: span.StringValue(methods[op])},
+				{Key: "http.response.status_code", Value: span.IntValue(status)},
+				{Key: "url.path", Value: span.StringValue(path)},
+				{Key: "user.id", Value: span.StringValue(u)},
+				{Key: "http.route", Value: span.StringValue(routes[op])},
+				{Key: "net.peer.port", Value: span.IntValue(int64(30000 + r.IntN(30000)))},
+				{Key: "app.cache.hit", Value: span.BoolValue(r.IntN(4) == 0)},
+				{Key: "app.cart.total", Value: span.DoubleValue(cart)},
+			}
+			b.Spans = append(b.Spans, sp)
+		}
+		base := len(b.Spans) - 10
+		for i := range 10 {
+			b.Spans[base+i].StartUnixNano = starts[i]
+			b.Spans[base+i].EndUnixNano = ends[i]
+		}
+		g.traceNo++
 	}
 	return b
 }

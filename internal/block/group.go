@@ -430,3 +430,83 @@ func decodeAttrValue(d *decbuf, kt uint32, a *attrList, nstrs uint32) (uint32, u
 	}
 	return kt, v
 }
+
+// keyAttrs returns the span attributes of key id key in group gi: an
+// attrList over the group's rows holding only that key's entries. It is the
+// compact form searches scan and the cache holds.
+func (r *Reader) keyAttrs(ctx context.Context, gi int, key uint32) (*attrList, error) {
+	ck := cacheKey{dir: r.dir, kind: 3, idx: int32(gi), key: key}
+	if v, ok := r.cache.get(ck); ok {
+		return v.(*attrList), nil
+	}
+	g := &r.groups[gi]
+	ref := g.cols[colAttrs]
+	what := fmt.Sprintf("group %d column %s", gi, colNames[colAttrs])
+	raw, err := r.readPage(ctx, ref, what)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.decodeKeyAttrs(raw, g, key)
+	if err != nil {
+		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: ref.off, Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	r.cache.put(ck, a, int64(4*len(a.off)+8*len(a.kt)+8*len(a.nums)+64))
+	return a, nil
+}
+
+// decodeKeyAttrs parses an attrs column page (validating it as decodeColumn
+// does) and keeps only the entries of key.
+func (r *Reader) decodeKeyAttrs(raw []byte, g *groupInfo, key uint32) (*attrList, error) {
+	n := g.rows
+	d := decbuf{b: raw}
+	counts := make([]uint32, n)
+	total := uint64(0)
+	for i := 0; i < n && d.err == nil; i++ {
+		c := d.limit(uint64(d.len()))
+		total += c
+		if total > uint64(len(raw)) {
+			d.fail(errRange)
+		}
+		counts[i] = uint32(c)
+	}
+	a := &attrList{off: make([]uint32, 1, n+1)}
+	// keys: remember which entries are ours (positions, in order)
+	nkeys := uint64(r.tab.keys.count())
+	kts := make([]uint8, total) // type per entry, 0xff: another key
+	for j := uint64(0); j < total && d.err == nil; j++ {
+		kt := d.uvarint()
+		if kt>>3 >= nkeys {
+			d.fail(errors.New("attribute key id out of range"))
+			break
+		}
+		t := uint8(kt & 7)
+		if uint32(kt>>3) != key {
+			t |= 0x80
+		}
+		kts[j] = t
+	}
+	var scratch attrList
+	j := 0
+	for i := 0; i < n && d.err == nil; i++ {
+		for e := uint32(0); e < counts[i] && d.err == nil; e++ {
+			t := kts[j]
+			j++
+			if t&0x80 != 0 {
+				scratch.nums = scratch.nums[:0]
+				decodeAttrValue(&d, uint32(t&7), &scratch, g.nstrs)
+				continue
+			}
+			kt, v := decodeAttrValue(&d, key<<ktKeyShift|uint32(t), a, g.nstrs)
+			a.kt = append(a.kt, kt)
+			a.val = append(a.val, v)
+		}
+		a.off = append(a.off, uint32(len(a.kt)))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("at byte %d: %w", d.off, d.err)
+	}
+	if d.len() != 0 {
+		return nil, fmt.Errorf("at byte %d: %w", d.off, errTrailing)
+	}
+	return a, nil
+}

@@ -38,8 +38,13 @@ type condPlan struct {
 	eqFound bool
 	// onlyStrings: every value of the key on rows, events and links is a string
 	onlyStrings bool
-	render      bool // the operand needs scalars rendered as strings
-	cache       []uint8
+	render      bool   // the operand needs scalars rendered as strings
+	hint        uint32 // position in the row where the key last matched
+	// rowAttrs holds the span attributes scanned: the chunk's, or (keyCol)
+	// a column of only this condition's key, set by the Reader per group.
+	rowAttrs *attrList
+	keyCol   bool
+	cache    []uint8
 }
 
 // newPlan resolves q against t. It returns false when no row of t can match.
@@ -177,6 +182,9 @@ func (p *plan) prepare(ch *chunk) {
 			cp.eqID, cp.eqFound = ch.strs.lookup(cp.c.Value.Str)
 		}
 		cp.cache = cp.cache[:0]
+		if cp.rowAttrs == nil || !cp.keyCol {
+			cp.rowAttrs = &ch.attrs
+		}
 	}
 }
 
@@ -255,7 +263,7 @@ func (p *plan) scan(ctx context.Context, ch *chunk, seen []uint64, emit func(r i
 			if cp.originHit != nil && cp.originHit[ch.origin[r]] {
 				continue
 			}
-			if cp.rowScopes&keySpan != 0 && cp.matchAttrs(ch, &ch.attrs, r) {
+			if cp.rowScopes&keySpan != 0 && cp.matchAttrs(ch, cp.rowAttrs, r) {
 				continue
 			}
 			if cp.rowScopes&keyEvent != 0 {
@@ -299,12 +307,20 @@ func (cp *condPlan) matchAny(ch *chunk, a *attrList, lo, hi int) bool {
 
 func (cp *condPlan) matchAttrs(ch *chunk, a *attrList, i int) bool {
 	lo, hi := a.off[i], a.off[i+1]
+	// Spans of one shape list their attributes in the same order: try the
+	// position where the key was last found first. A hit there is the
+	// answer unless the key occurs more than once in the row, so a failed
+	// match falls through to the full loop.
+	if h := lo + cp.hint; h < hi && a.kt[h]>>ktKeyShift == cp.keyID && cp.matchVal(ch, a, a.kt[h], a.val[h]) {
+		return true
+	}
 	for j := lo; j < hi; j++ {
 		kt := a.kt[j]
 		if kt>>ktKeyShift != cp.keyID {
 			continue
 		}
 		if cp.matchVal(ch, a, kt, a.val[j]) {
+			cp.hint = j - lo
 			return true
 		}
 	}

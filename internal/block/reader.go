@@ -23,18 +23,21 @@ type ReaderOptions struct {
 // Reader answers queries on one block. It holds the block's index in memory
 // and reads column pages by range on demand. It is safe for concurrent use.
 type Reader struct {
-	bkt      objstore.BucketReader
-	dir      string
-	meta     Meta
-	cache    *Cache
-	tab      tables
-	groups   []groupInfo
-	tpages   []tracePageInfo
-	bloom    bloom
-	dataSize int64
-	spans    int64
-	traces   int64
-	closed   atomic.Bool
+	bkt        objstore.BucketReader
+	dir        string
+	meta       Meta
+	cache      *Cache
+	tab        tables
+	groups     []groupInfo
+	tpages     []tracePageInfo
+	vpages     []valuePageInfo
+	namePost   postings // per span name id: the groups holding it
+	originPost postings // per origin id: the groups holding it
+	bloom      bloom
+	dataSize   int64
+	spans      int64
+	traces     int64
+	closed     atomic.Bool
 }
 
 // ReadMeta reads and validates the meta.json of the block under dir.
@@ -221,7 +224,7 @@ func (r *Reader) decodeIndexBody(b []byte) error {
 	var end int64 = headerSize
 	for i := 0; i < n && d.err == nil; i++ {
 		g := groupInfo{firstRow: row}
-		g.rows = int(d.limit(groupRows * 16))
+		g.rows = int(d.limit(maxGroupRows * 16))
 		g.firstTrace = int64(d.uvarint())
 		g.minStart = d.uvarint()
 		g.maxStart = g.minStart + d.uvarint()
@@ -279,6 +282,27 @@ func (r *Reader) decodeIndexBody(b []byte) error {
 	}
 	if ord != r.traces {
 		return fmt.Errorf("trace directory holds %d traces, header says %d", ord, r.traces)
+	}
+	r.namePost = decodePostings(&d, r.tab.names.count(), len(r.groups))
+	r.originPost = decodePostings(&d, len(r.tab.origins), len(r.groups))
+	if err := fail("group postings"); err != nil {
+		return err
+	}
+	n = d.count(4 + 4)
+	for i := 0; i < n && d.err == nil; i++ {
+		vp := valuePageInfo{firstHash: d.uvarint32(), n: int(d.limit(valuesPerPage))}
+		off := int64(d.uvarint())
+		vp.ref = decodePageRef(&d, off)
+		if d.err != nil {
+			break
+		}
+		if vp.n == 0 || off < headerSize || off+int64(vp.ref.size) > r.dataSize || (i > 0 && vp.firstHash <= r.vpages[i-1].firstHash) {
+			return fmt.Errorf("decode value page %d: inconsistent directory entry", i)
+		}
+		r.vpages = append(r.vpages, vp)
+	}
+	if err := fail("value page directory"); err != nil {
+		return err
 	}
 	r.bloom.k = uint32(d.limit(32))
 	nw := d.count(8)

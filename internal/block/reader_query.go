@@ -75,12 +75,31 @@ func (r *Reader) Search(ctx context.Context, q *search.Query, fn func(Hit) bool)
 		return nil
 	}
 	mask := p.needs()
+	// Span attribute conditions read a column of their key only.
+	keyCols := false
+	for i := range p.conds {
+		if p.conds[i].rowScopes&keySpan != 0 {
+			p.conds[i].keyCol = true
+			keyCols = true
+		}
+	}
+	if keyCols && mask&(1<<colEvents|1<<colLinks) == 0 {
+		mask &^= 1 << colAttrs
+	}
+	cand, err := r.candidateGroups(ctx, p)
+	if err != nil {
+		return err
+	}
 	var seen []uint64
 	var ferr error
 	var memo tpMemo
+	lastOrd := int64(-1)
 	for gi := range r.groups {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if cand != nil && cand[gi/64]&(1<<(gi%64)) == 0 {
+			continue
 		}
 		g := &r.groups[gi]
 		if !groupMayMatch(q, g) {
@@ -89,6 +108,14 @@ func (r *Reader) Search(ctx context.Context, q *search.Query, fn func(Hit) bool)
 		ch, err := r.chunk(ctx, gi, mask)
 		if err != nil {
 			return err
+		}
+		for i := range p.conds {
+			cp := &p.conds[i]
+			if cp.keyCol {
+				if cp.rowAttrs, err = r.keyAttrs(ctx, gi, cp.keyID); err != nil {
+					return err
+				}
+			}
 		}
 		p.prepare(ch)
 		if p.skipByDict(ch) {
@@ -100,7 +127,12 @@ func (r *Reader) Search(ctx context.Context, q *search.Query, fn func(Hit) bool)
 			seen = append(seen, 0)
 		}
 		more, err := p.scan(ctx, ch, seen, func(row int) bool {
-			h, err := r.hit(ctx, g.firstTrace+int64(ch.trace[row]), &memo)
+			ord := g.firstTrace + int64(ch.trace[row])
+			if ord == lastOrd { // a trace split over groups: reported already
+				return true
+			}
+			lastOrd = ord
+			h, err := r.hit(ctx, ord, &memo)
 			if err != nil {
 				ferr = err
 				return false

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/thanos-io/objstore"
 
 	"github.com/clew-dev/clew/internal/span"
@@ -36,7 +37,19 @@ type blockWriter struct {
 
 	groups []groupInfo
 	tpages []tracePageInfo
+	vpages []valuePageInfo
 	hashes []uint64
+
+	// pruning index: (id<<32 | group) pairs, per-group stamps (group+1)
+	namePairs   []uint64
+	originPairs []uint64
+	valPairs    []uint64 // (value hash<<32 | group)
+	nameSeen    []uint32
+	originSeen  []uint32
+	valSeen     []uint64 // per page string id: bit k set when key k < 64 was noted
+	namePost    postings
+	originPost  postings
+	hbuf        []byte
 
 	spans, traces int64
 	minT, maxT    uint64
@@ -304,6 +317,7 @@ func (w *blockWriter) pageStr(id uint32) uint32 {
 
 func (w *blockWriter) newPageDict() {
 	w.page.reset()
+	w.valSeen = w.valSeen[:0]
 	w.gen++
 	if w.gen == 0 { // wrapped: clear stamps
 		clear(w.strGen)
@@ -384,10 +398,22 @@ func (w *blockWriter) flushGroup() error {
 	w.cols[colSpanID], w.cols[colParent], w.cols[colTimes] = ids, par, tim
 	// name, misc, origin, text
 	nm, ms, or, tx := w.cols[colName], w.cols[colMisc], w.cols[colOrigin], w.cols[colText]
+	gi := uint32(len(w.groups))
+	w.nameSeen = growStamps(w.nameSeen, w.tab.names.count())
+	w.originSeen = growStamps(w.originSeen, len(w.tab.origins))
 	for _, r := range rows {
-		nm = appendUvarint(nm, uint64(w.nameRemap[c.name[r]]))
+		name, orig := w.nameRemap[c.name[r]], w.originRemap[c.origin[r]]
+		nm = appendUvarint(nm, uint64(name))
 		ms = appendUvarint(ms, uint64(w.miscRemap[c.misc[r]]))
-		or = appendUvarint(or, uint64(w.originRemap[c.origin[r]]))
+		or = appendUvarint(or, uint64(orig))
+		if w.nameSeen[name] != gi+1 {
+			w.nameSeen[name] = gi + 1
+			w.namePairs = append(w.namePairs, uint64(name)<<32|uint64(gi))
+		}
+		if w.originSeen[orig] != gi+1 {
+			w.originSeen[orig] = gi + 1
+			w.originPairs = append(w.originPairs, uint64(orig)<<32|uint64(gi))
+		}
 	}
 	for _, r := range rows {
 		tx = appendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[r]].state)))
@@ -476,6 +502,49 @@ func (w *blockWriter) flushGroup() error {
 	return nil
 }
 
+// growStamps returns s with at least n entries.
+func growStamps(s []uint32, n int) []uint32 {
+	if len(s) < n {
+		s = append(s, make([]uint32, n-len(s))...)
+	}
+	return s
+}
+
+// noteValue records that the group being written holds block key key with
+// the string of page id sid, for the value index.
+func (w *blockWriter) noteValue(key, sid uint32) {
+	for int(sid) >= len(w.valSeen) {
+		w.valSeen = append(w.valSeen, 0)
+	}
+	if key < 64 {
+		if w.valSeen[sid]&(1<<key) != 0 {
+			return
+		}
+		w.valSeen[sid] |= 1 << key
+	}
+	kb := w.tab.keys.bytes(key)
+	w.hbuf = appendUvarint(w.hbuf[:0], uint64(len(kb)))
+	w.hbuf = append(w.hbuf, kb...)
+	w.hbuf = append(w.hbuf, w.page.bytes(sid)...)
+	h := uint32(xxhash.Sum64(w.hbuf))
+	w.valPairs = append(w.valPairs, uint64(h)<<32|uint64(len(w.groups)))
+}
+
+// finishPruning writes the value index pages and builds the name and
+// origin postings.
+func (w *blockWriter) finishPruning() error {
+	for _, p := range []*[]uint64{&w.namePairs, &w.originPairs, &w.valPairs} {
+		slices.Sort(*p)
+		*p = slices.Compact(*p)
+	}
+	w.namePost = buildPostings(w.namePairs, w.tab.names.count())
+	w.originPost = buildPostings(w.originPairs, len(w.tab.origins))
+	w.namePairs, w.originPairs = nil, nil
+	err := w.writeValuePages()
+	w.valPairs = nil
+	return err
+}
+
 func dur(start, end uint64) uint64 {
 	if end < start {
 		return 0
@@ -518,7 +587,11 @@ func (w *blockWriter) appendAttrValue(dst []byte, a *attrList, j uint32) []byte 
 		t := kt & ktTypeMask
 		switch span.ValueType(t) {
 		case span.TypeString, span.TypeBytes, span.TypeArray, span.TypeMap:
-			dst = appendUvarint(dst, uint64(w.pageStr(v)))
+			sid := w.pageStr(v)
+			dst = appendUvarint(dst, uint64(sid))
+			if t == uint32(span.TypeString) {
+				w.noteValue(w.keyRemap[kt>>ktKeyShift], sid)
+			}
 		case span.TypeBool, span.TypeInt, span.TypeDouble:
 			num := uint64(v)
 			if kt&ktBig != 0 {
@@ -543,6 +616,9 @@ func (w *blockWriter) finish(meta Meta) (Meta, error) {
 		return meta, w.abort(err)
 	}
 	if err := w.flushTracePage(); err != nil {
+		return meta, w.abort(err)
+	}
+	if err := w.finishPruning(); err != nil {
 		return meta, w.abort(err)
 	}
 	if err := w.pw.Close(); err != nil {
@@ -675,6 +751,16 @@ func (w *blockWriter) encodeIndex(dataSize int64, bl bloom) []byte {
 		b = appendUvarint(b, uint64(tp.firstRow))
 		b = appendUvarint(b, uint64(tp.ref.off))
 		b = appendPageRef(b, tp.ref)
+	}
+	b = appendPostings(b, &w.namePost)
+	b = appendPostings(b, &w.originPost)
+	b = appendUvarint(b, uint64(len(w.vpages)))
+	for i := range w.vpages {
+		vp := &w.vpages[i]
+		b = appendUvarint(b, uint64(vp.firstHash))
+		b = appendUvarint(b, uint64(vp.n))
+		b = appendUvarint(b, uint64(vp.ref.off))
+		b = appendPageRef(b, vp.ref)
 	}
 	b = appendUvarint(b, uint64(bl.k))
 	b = appendUvarint(b, uint64(len(bl.words)))
