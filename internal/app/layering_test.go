@@ -18,6 +18,7 @@ var allowed = map[string][]string{
 	"internal/span":    {},
 	"internal/search":  {"internal/span"},
 	"internal/otlp":    {"internal/span"},
+	"internal/traceql": {"internal/span", "internal/search"},
 	"internal/wal":     {"github.com/prometheus/client_golang"},
 	"internal/block":   {"internal/span", "internal/search", "github.com/thanos-io/objstore", "github.com/klauspost/compress", "github.com/cespare/xxhash"},
 	"internal/store":   {"internal/span", "internal/search", "internal/otlp", "internal/wal", "internal/block", "github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
@@ -25,8 +26,9 @@ var allowed = map[string][]string{
 	"internal/api":     {"internal/span", "internal/search", "internal/otlp", "internal/store"},
 	"internal/config":  {"internal/ingest", "internal/store", "internal/wal", "gopkg.in/yaml.v3"},
 	"internal/loadgen": {"internal/span", "google.golang.org/"},
+	"internal/demo":    {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},
 	"internal/app":     {"internal/", "github.com/prometheus/client_golang", "github.com/thanos-io/objstore", "google.golang.org/grpc"},
-	"cmd/clew":         {"internal/app", "internal/config", "internal/loadgen", "internal/wal"},
+	"cmd/clew":         {"internal/app", "internal/config", "internal/loadgen", "internal/demo", "internal/wal"},
 }
 
 // TestLayering keeps imports pointing down the package list, so that, for
