@@ -25,6 +25,7 @@ import (
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/ingest"
+	"github.com/clew-dev/clew/internal/jaeger"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store"
 )
@@ -137,6 +138,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	mux := http.NewServeMux()
 	api.New(db, log).Register(mux)
+	jaeger.New(db, log).Register(mux, "/jaeger")
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"internal/store":   {"internal/span", "internal/search", "internal/otlp", "internal/wal", "internal/block", "github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
 	"internal/ingest":  {"internal/span", "internal/otlp", "google.golang.org/", "github.com/klauspost/compress", "github.com/prometheus/client_golang"},
 	"internal/api":     {"internal/span", "internal/search", "internal/otlp", "internal/store"},
+	"internal/jaeger":  {"internal/api", "internal/span", "internal/search", "internal/otlp"},
 	"internal/config":  {"internal/ingest", "internal/store", "internal/wal", "gopkg.in/yaml.v3"},
 	"internal/loadgen": {"internal/span", "google.golang.org/"},
 	"internal/demo":    {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},

@@ -1,0 +1,134 @@
+// Package jaeger serves the query APIs that Jaeger UI and Grafana's Jaeger
+// datasource call, over clew's store: Jaeger's legacy internal JSON API
+// (/api/services, /api/traces, ...) and api_v3 (/api/v3/...). Both are
+// mounted under a prefix, /jaeger on the query port, and documented in
+// docs/api.md ("Jaeger API").
+//
+// Searches compile to the same search.Query the native API uses, with
+// Jaeger's semantics: a trace matches when one of its spans meets every
+// condition, tags may sit on the span, its resource, its scope, its events or
+// its links, and tag values compare as strings. Traces are rendered in
+// Jaeger's UI model (legacy API, see model.go) or as OTLP JSON (api_v3).
+package jaeger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/span"
+)
+
+// API serves the Jaeger-compatible query APIs.
+type API struct {
+	db  api.Querier
+	log *slog.Logger
+}
+
+// New returns the Jaeger API over db. A nil logger discards logs.
+func New(db api.Querier, logger *slog.Logger) *API {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &API{db: db, log: logger.With("component", "jaeger")}
+}
+
+// Register adds the API's routes to mux under prefix, which is empty or
+// starts with a slash and has none at the end ("/jaeger"). Jaeger UI and
+// Grafana then use http://HOST:PORT/jaeger as their base URL.
+func (a *API) Register(mux *http.ServeMux, prefix string) {
+	// Legacy internal JSON API.
+	mux.HandleFunc("GET "+prefix+"/api/services", a.services)
+	mux.HandleFunc("GET "+prefix+"/api/services/{service}/operations", a.serviceOperations)
+	mux.HandleFunc("GET "+prefix+"/api/operations", a.operations)
+	mux.HandleFunc("GET "+prefix+"/api/traces", a.findTraces)
+	mux.HandleFunc("GET "+prefix+"/api/traces/{traceID}", a.getTrace)
+	mux.HandleFunc("GET "+prefix+"/api/dependencies", a.dependencies)
+	// api_v3.
+	mux.HandleFunc("GET "+prefix+"/api/v3/services", a.v3Services)
+	mux.HandleFunc("GET "+prefix+"/api/v3/operations", a.v3Operations)
+	mux.HandleFunc("GET "+prefix+"/api/v3/traces", a.v3FindTraces)
+	mux.HandleFunc("GET "+prefix+"/api/v3/traces/{traceID}", a.v3GetTrace)
+	// Anything else under the API answers in the legacy error envelope
+	// rather than with the mux's plain-text 404.
+	mux.HandleFunc(prefix+"/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeLegacyError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// writeJSON writes v as the JSON body of a response with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(legacyResponse{Errors: []legacyError{{Code: code, Msg: "encode response: " + err.Error()}}})
+	}
+	writeBody(w, code, append(b, '\n'))
+}
+
+func writeBody(w http.ResponseWriter, code int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// queryStatus maps a store error to a status and message: a deadline is 504,
+// a cancelled request 499 (the client is gone), anything else 500.
+func (a *API) queryStatus(r *http.Request, err error) (int, string) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "query timed out: narrow the time range or add conditions"
+	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+		return 499, "request cancelled"
+	}
+	a.log.Error("query", "path", r.URL.Path, "err", err)
+	return http.StatusInternalServerError, err.Error()
+}
+
+// loadConcurrency bounds the traces loaded at once for one request, as the
+// native API does: the machine is small and traces can be large.
+const loadConcurrency = 2
+
+// loadTraces loads the traces ids names, keeping their order. A trace that
+// is not found (deleted by retention since the search, or never stored) has
+// a nil batch.
+func (a *API) loadTraces(ctx context.Context, ids []span.TraceID) ([]*span.Batch, error) {
+	out := make([]*span.Batch, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, loadConcurrency)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			b, found, err := a.db.FindTrace(ctx, id)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if found && len(b.Spans) > 0 {
+				out[i] = b
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
