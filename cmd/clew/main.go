@@ -126,6 +126,7 @@ func serveFlags(fs *flag.FlagSet) func() (config.Config, error) {
 	grpcAddr := fs.String("otlp-grpc-addr", def.OTLPGRPCAddr, "OTLP/gRPC listen address")
 	httpOTLP := fs.String("otlp-http-addr", def.OTLPHTTPAddr, "OTLP/HTTP listen address")
 	httpAddr := fs.String("http-addr", def.HTTPAddr, "query API, metrics and health listen address")
+	zipkinAddr := fs.String("zipkin-addr", def.ZipkinAddr, "Zipkin v2 API (ingest and query) listen address; empty disables it")
 	logLevel := fs.String("log-level", def.LogLevel, "debug, info, warn or error")
 	logFormat := fs.String("log-format", def.LogFormat, "text or json")
 	walSync := fs.String("wal-sync", string(def.Store.WALSync), "write-ahead log durability: group (fsync, group-committed), always (fsync each write) or none")
@@ -150,6 +151,7 @@ func serveFlags(fs *flag.FlagSet) func() (config.Config, error) {
 		override("otlp-grpc-addr", func() { cfg.OTLPGRPCAddr = *grpcAddr })
 		override("otlp-http-addr", func() { cfg.OTLPHTTPAddr = *httpOTLP })
 		override("http-addr", func() { cfg.HTTPAddr = *httpAddr })
+		override("zipkin-addr", func() { cfg.ZipkinAddr = *zipkinAddr })
 		override("log-level", func() { cfg.LogLevel = *logLevel })
 		override("log-format", func() { cfg.LogFormat = *logFormat })
 		override("wal-sync", func() { cfg.Store.WALSync = wal.SyncPolicy(*walSync) })
@@ -203,7 +205,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		// Fail fast on a busy port: otherwise the readiness check below
 		// could be answered by whichever clew already holds it.
-		for _, addr := range []string{cfg.OTLPGRPCAddr, cfg.OTLPHTTPAddr, cfg.HTTPAddr} {
+		for _, addr := range []string{cfg.OTLPGRPCAddr, cfg.OTLPHTTPAddr, cfg.HTTPAddr, cfg.ZipkinAddr} {
+			if addr == "" {
+				continue // a disabled listener
+			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("embedded clew: %w (another clew running? use --otlp-endpoint to export to it)", err)

@@ -28,6 +28,8 @@ import (
 	"github.com/clew-dev/clew/internal/jaeger"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/tempo"
+	"github.com/clew-dev/clew/internal/zipkin"
 )
 
 // Version is set at build time with -ldflags "-X .../app.Version=v1.2.3".
@@ -133,12 +135,24 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("listen for queries on %s: %w", cfg.HTTPAddr, err)
 	}
 
+	var lnZipkin net.Listener
+	if cfg.ZipkinAddr != "" {
+		if lnZipkin, err = net.Listen("tcp", cfg.ZipkinAddr); err != nil {
+			lnGRPC.Close()
+			lnHTTP.Close()
+			lnQuery.Close()
+			db.Close()
+			return fmt.Errorf("listen for Zipkin on %s: %w", cfg.ZipkinAddr, err)
+		}
+	}
+
 	grpcSrv := recv.NewGRPCServer()
 	otlpHTTP := newHTTPServer(recv.HTTPHandler())
 
 	mux := http.NewServeMux()
 	api.New(db, log).Register(mux)
 	jaeger.New(db, log).Register(mux, "/jaeger")
+	tempo.New(db, log).Register(mux, "/tempo")
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -155,14 +169,26 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = fmt.Fprintf(w, "clew %s\n\nQuery API: /api/v1/ (see docs/api.md)\nMetrics: /metrics\n", Version)
+		_, _ = fmt.Fprintf(w, "clew %s\n\nNative query API: /api/v1/\nTempo API (Grafana Tempo data source): /tempo\nJaeger API (Jaeger UI, Grafana Jaeger data source): /jaeger\nMetrics: /metrics\nSee docs/api.md.\n", Version)
 	})
 	querySrv := newHTTPServer(mux)
+	// The Zipkin v2 API, ingest and query, on its own port as Zipkin
+	// serves it; posted spans go through the same appender as OTLP.
+	var zipkinSrv *http.Server
+	if lnZipkin != nil {
+		zmux := http.NewServeMux()
+		zipkin.New(cfg.Ingest, cfg.Tenant, appender{db}, db, log, reg).Register(zmux)
+		zipkinSrv = newHTTPServer(zmux)
+	}
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- serveErr("OTLP/gRPC", grpcSrv.Serve(lnGRPC)) }()
 	go func() { errc <- serveErr("OTLP/HTTP", otlpHTTP.Serve(lnHTTP)) }()
 	go func() { errc <- serveErr("query HTTP", querySrv.Serve(lnQuery)) }()
+	if zipkinSrv != nil {
+		go func() { errc <- serveErr("Zipkin", zipkinSrv.Serve(lnZipkin)) }()
+		log.Info("zipkin serving", "zipkin", lnZipkin.Addr().String())
+	}
 	ready.Store(true)
 	log.Info("clew serving", "version", Version, "otlp_grpc", lnGRPC.Addr().String(), "otlp_http", lnHTTP.Addr().String(), "http", lnQuery.Addr().String())
 
@@ -179,6 +205,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	shutdownGRPC(sctx, grpcSrv)
 	if err := otlpHTTP.Shutdown(sctx); err != nil {
 		log.Warn("OTLP/HTTP shutdown", "err", err)
+	}
+	if zipkinSrv != nil {
+		if err := zipkinSrv.Shutdown(sctx); err != nil {
+			log.Warn("Zipkin shutdown", "err", err)
+		}
 	}
 	if err := db.Close(); err != nil {
 		log.Error("close store", "err", err)

@@ -28,6 +28,9 @@ type Config struct {
 	OTLPHTTPAddr string `yaml:"otlp_http_addr"`
 	// HTTPAddr serves every query API, /metrics and the health checks.
 	HTTPAddr string `yaml:"http_addr"`
+	// ZipkinAddr serves the Zipkin v2 API (ingest and query), as a Zipkin
+	// server does on 9411. Empty disables it.
+	ZipkinAddr string `yaml:"zipkin_addr"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json.
@@ -51,6 +54,7 @@ func Default() Config {
 		OTLPGRPCAddr:    ":4317",
 		OTLPHTTPAddr:    ":4318",
 		HTTPAddr:        ":3200",
+		ZipkinAddr:      ":9411",
 		LogLevel:        "info",
 		LogFormat:       "text",
 		Tenant:          "single-tenant",
@@ -92,6 +96,13 @@ func (c *Config) Validate() error {
 	}
 	if c.OTLPGRPCAddr == c.OTLPHTTPAddr || c.OTLPGRPCAddr == c.HTTPAddr || c.OTLPHTTPAddr == c.HTTPAddr {
 		errs = append(errs, fmt.Errorf("otlp_grpc_addr, otlp_http_addr and http_addr must differ (got %q, %q, %q)", c.OTLPGRPCAddr, c.OTLPHTTPAddr, c.HTTPAddr))
+	}
+	if c.ZipkinAddr != "" {
+		if _, _, err := net.SplitHostPort(c.ZipkinAddr); err != nil {
+			errs = append(errs, fmt.Errorf("zipkin_addr (--zipkin-addr) %q is not host:port (e.g. :9411), or empty to disable: %v", c.ZipkinAddr, err))
+		} else if c.ZipkinAddr == c.OTLPGRPCAddr || c.ZipkinAddr == c.OTLPHTTPAddr || c.ZipkinAddr == c.HTTPAddr {
+			errs = append(errs, fmt.Errorf("zipkin_addr %q must differ from otlp_grpc_addr, otlp_http_addr and http_addr", c.ZipkinAddr))
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

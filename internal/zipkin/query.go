@@ -1,0 +1,462 @@
+package zipkin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/clew-dev/clew/internal/search"
+	"github.com/clew-dev/clew/internal/span"
+)
+
+// Bounds on query requests.
+const (
+	defaultLimit = 10
+	// maxLimit caps the traces of one search; a larger limit is lowered.
+	maxLimit = 1000
+	// defaultLookback is Zipkin's QUERY_LOOKBACK default: one day, in ms.
+	defaultLookback = 86_400_000
+	maxConds        = 64
+	maxParamLen     = 4096
+	maxTraceIDs     = 1000
+	// loadConcurrency bounds the traces loaded (or searches run) at once
+	// for one request, as the other query APIs do.
+	loadConcurrency = 2
+	// maxListValues caps autocomplete and remote-service candidate lists.
+	maxListValues = 10000
+)
+
+// queryStatus maps a store error to a status: a deadline is 504, a
+// cancelled request 499 (the client is gone), anything else 500.
+func (a *API) writeQueryError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		writeText(w, http.StatusGatewayTimeout, "query timed out: narrow the time range or add conditions")
+	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+		writeText(w, 499, "request cancelled")
+	default:
+		a.log.Error("query", "path", r.URL.Path, "err", err)
+		writeText(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+func writeStrings(w http.ResponseWriter, list []string) {
+	b := []byte{'['}
+	for i, s := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = span.AppendJSONString(b, s)
+	}
+	writeJSONBody(w, append(b, ']'))
+}
+
+func checkLengths(v url.Values) error {
+	for k, vals := range v {
+		for _, s := range vals {
+			if len(s) > maxParamLen {
+				return fmt.Errorf("parameter %s is longer than %d bytes", k, maxParamLen)
+			}
+		}
+	}
+	return nil
+}
+
+// services serves GET /api/v2/services: the local service names, sorted.
+func (a *API) services(w http.ResponseWriter, r *http.Request) {
+	names, err := a.db.Services(r.Context())
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	writeStrings(w, slices.DeleteFunc(names, func(s string) bool { return s == "" }))
+}
+
+// requiredService reads the serviceName parameter Zipkin requires.
+func requiredService(w http.ResponseWriter, r *http.Request) (string, bool) {
+	svc := r.URL.Query().Get("serviceName")
+	if svc == "" {
+		writeText(w, http.StatusBadRequest, "serviceName is required")
+		return "", false
+	}
+	if len(svc) > maxParamLen {
+		writeText(w, http.StatusBadRequest, "serviceName is too long")
+		return "", false
+	}
+	return svc, true
+}
+
+// spanNames serves GET /api/v2/spans?serviceName=: the service's span
+// names, sorted.
+func (a *API) spanNames(w http.ResponseWriter, r *http.Request) {
+	svc, ok := requiredService(w, r)
+	if !ok {
+		return
+	}
+	names, err := a.db.SpanNames(r.Context(), svc)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	writeStrings(w, slices.DeleteFunc(names, func(s string) bool { return s == "" }))
+}
+
+// remoteServices serves GET /api/v2/remoteServices?serviceName=: the
+// remote service names (peer.service) seen on the service's spans, sorted.
+// The store indexes attribute values but not by service, so each candidate
+// value is checked with a one-hit search.
+func (a *API) remoteServices(w http.ResponseWriter, r *http.Request) {
+	svc, ok := requiredService(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	vals, err := a.db.AttrValues(ctx, search.ScopeSpan, keyPeerService, maxListValues)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	names := make([]string, 0, len(vals))
+	for _, v := range vals {
+		if v.Type == span.TypeString && v.Str != "" {
+			names = append(names, v.Str)
+		}
+	}
+	keep := make([]bool, len(names))
+	errs := make([]error, len(names))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range loadConcurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if errs[i] = ctx.Err(); errs[i] != nil {
+					continue
+				}
+				q := &search.Query{Service: svc, Conds: []search.Cond{{Scope: search.ScopeSpan, Key: keyPeerService, Op: search.OpEq, Value: span.StringValue(names[i])}}}
+				if errs[i] = q.Compile(); errs[i] != nil {
+					continue
+				}
+				res, err := a.db.Search(ctx, q, 1, nil)
+				errs[i] = err
+				keep[i] = err == nil && len(res.Hits) > 0
+			}
+		}()
+	}
+	for i := range names {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	out := []string{}
+	for i, n := range names {
+		if keep[i] {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	writeStrings(w, slices.Compact(out))
+}
+
+// parseInt reads an optional non-negative integer parameter.
+func parseInt(v url.Values, name string, def int64) (int64, error) {
+	s := v.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s %q: want a non-negative integer", name, s)
+	}
+	return n, nil
+}
+
+// parseFind turns the parameters of GET /api/v2/traces into a search and a
+// limit. Durations are microseconds, endTs and lookback milliseconds.
+func parseFind(v url.Values, nowMillis int64) (*search.Query, int, error) {
+	if err := checkLengths(v); err != nil {
+		return nil, 0, err
+	}
+	q := &search.Query{}
+	if s := v.Get("serviceName"); s != "all" {
+		q.Service = s
+	}
+	if s := v.Get("spanName"); s != "all" {
+		q.SpanName = s
+	}
+	if s := v.Get("remoteServiceName"); s != "" && s != "all" {
+		q.Conds = append(q.Conds, search.Cond{Scope: search.ScopeSpan, Key: keyPeerService, Op: search.OpEq, Value: span.StringValue(s)})
+	}
+	conds, err := parseAnnotationQuery(v.Get("annotationQuery"))
+	if err != nil {
+		return nil, 0, err
+	}
+	q.Conds = append(q.Conds, conds...)
+	const maxMicros = math.MaxUint64 / 1000
+	minD, err := parseInt(v, "minDuration", 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	maxD, err := parseInt(v, "maxDuration", 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	if uint64(minD) > maxMicros || uint64(maxD) > maxMicros {
+		return nil, 0, errors.New("minDuration or maxDuration out of range")
+	}
+	q.MinDuration, q.MaxDuration = uint64(minD)*1000, uint64(maxD)*1000
+	endTs, err := parseInt(v, "endTs", nowMillis)
+	if err != nil {
+		return nil, 0, err
+	}
+	lookback, err := parseInt(v, "lookback", defaultLookback)
+	if err != nil {
+		return nil, 0, err
+	}
+	const maxMillis = math.MaxInt64 / 1_000_000
+	if endTs > maxMillis {
+		return nil, 0, fmt.Errorf("endTs %d is out of range", endTs)
+	}
+	q.End = uint64(endTs) * 1_000_000
+	if lookback < endTs {
+		q.Start = uint64(endTs-lookback) * 1_000_000
+	}
+	limit, err := parseInt(v, "limit", defaultLimit)
+	if err != nil || limit == 0 {
+		return nil, 0, fmt.Errorf("limit %q: want a positive integer", v.Get("limit"))
+	}
+	if err := q.Compile(); err != nil {
+		return nil, 0, err
+	}
+	return q, int(min(limit, maxLimit)), nil
+}
+
+// parseAnnotationQuery parses Zipkin's annotationQuery: terms joined by
+// " and ", each "key=value" (the tag key has that value) or "key" (the span
+// has a tag with that key). Every term must hold on one span.
+func parseAnnotationQuery(s string) ([]search.Cond, error) {
+	var conds []search.Cond
+	for term := range strings.SplitSeq(s, " and ") {
+		term = strings.TrimSpace(term)
+		if term == "" {
+			continue
+		}
+		c := search.Cond{Scope: search.ScopeSpan, Key: term, Op: search.OpExists}
+		if k, val, ok := strings.Cut(term, "="); ok {
+			if k = strings.TrimSpace(k); k == "" {
+				return nil, fmt.Errorf("annotationQuery term %q: empty key", term)
+			}
+			c.Key, c.Op, c.Value = k, search.OpEq, span.StringValue(strings.TrimSpace(val))
+		}
+		conds = append(conds, c)
+	}
+	if len(conds) > maxConds {
+		return nil, fmt.Errorf("annotationQuery has %d terms, at most %d are allowed", len(conds), maxConds)
+	}
+	return conds, nil
+}
+
+// traces serves GET /api/v2/traces: a list of traces, newest first, each a
+// list of spans.
+func (a *API) traces(w http.ResponseWriter, r *http.Request) {
+	q, limit, err := parseFind(r.URL.Query(), a.now().UnixMilli())
+	if err != nil {
+		writeText(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	res, err := a.db.Search(r.Context(), q, limit, nil)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	ids := make([]span.TraceID, len(res.Hits))
+	for i, h := range res.Hits {
+		ids[i] = h.TraceID
+	}
+	a.writeTraces(w, r, ids)
+}
+
+// writeTraces loads ids and answers them as a list of traces, leaving out
+// the ones not found.
+func (a *API) writeTraces(w http.ResponseWriter, r *http.Request, ids []span.TraceID) {
+	batches, err := a.loadTraces(r.Context(), ids)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	b := []byte{'['}
+	first := true
+	for _, tb := range batches {
+		if tb == nil {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = AppendTraceJSON(b, tb.Spans)
+	}
+	writeJSONBody(w, append(b, ']'))
+}
+
+// parseZipkinTraceID accepts what zipkin2-api.yaml documents: 16 or 32
+// lowercase hex digits.
+func parseZipkinTraceID(s string) (span.TraceID, error) {
+	if len(s) != 16 && len(s) != 32 || strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f')
+	}) >= 0 {
+		return span.TraceID{}, fmt.Errorf("trace ID %q: want 16 or 32 lowercase hex digits", s)
+	}
+	id, err := span.ParseTraceID(s)
+	if err != nil {
+		return id, fmt.Errorf("trace ID %q is all zero", s)
+	}
+	return id, nil
+}
+
+// trace serves GET /api/v2/trace/{traceId}: 200 with the spans, 404 when
+// missing, 400 when the ID is malformed. A 16-digit ID names the trace
+// whose 128-bit ID has zero high bits.
+func (a *API) trace(w http.ResponseWriter, r *http.Request) {
+	id, err := parseZipkinTraceID(r.PathValue("traceId"))
+	if err != nil {
+		writeText(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	b, found, err := a.db.FindTrace(r.Context(), id)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	if !found || len(b.Spans) == 0 {
+		writeText(w, http.StatusNotFound, "trace "+zipkinTraceID(id)+" not found")
+		return
+	}
+	writeJSONBody(w, AppendTraceJSON(nil, b.Spans))
+}
+
+// traceMany serves GET /api/v2/traceMany?traceIds=a,b: the traces found
+// among at least two distinct IDs, in the order asked.
+func (a *API) traceMany(w http.ResponseWriter, r *http.Request) {
+	s := r.URL.Query().Get("traceIds")
+	if s == "" {
+		writeText(w, http.StatusBadRequest, "traceIds is required: a comma-separated list of at least two trace IDs")
+		return
+	}
+	var ids []span.TraceID
+	for p := range strings.SplitSeq(s, ",") {
+		id, err := parseZipkinTraceID(strings.TrimSpace(p))
+		if err != nil {
+			writeText(w, http.StatusBadRequest, "traceIds: "+err.Error())
+			return
+		}
+		if slices.Contains(ids, id) {
+			writeText(w, http.StatusBadRequest, "traceIds: "+zipkinTraceID(id)+" is listed twice")
+			return
+		}
+		ids = append(ids, id)
+		if len(ids) > maxTraceIDs {
+			writeText(w, http.StatusBadRequest, fmt.Sprintf("traceIds: at most %d trace IDs are allowed", maxTraceIDs))
+			return
+		}
+	}
+	if len(ids) < 2 {
+		writeText(w, http.StatusBadRequest, "traceIds: list at least two trace IDs (use /api/v2/trace/{traceId} for one)")
+		return
+	}
+	a.writeTraces(w, r, ids)
+}
+
+// dependencies serves GET /api/v2/dependencies. clew does not derive a
+// dependency graph yet, so the list is empty; the parameters are checked.
+func (a *API) dependencies(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	if v.Get("endTs") == "" {
+		writeText(w, http.StatusBadRequest, "endTs is required (epoch milliseconds)")
+		return
+	}
+	for _, name := range []string{"endTs", "lookback"} {
+		if _, err := parseInt(v, name, 0); err != nil {
+			writeText(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	writeJSONBody(w, []byte("[]"))
+}
+
+// autocompleteKeys serves GET /api/v2/autocompleteKeys: every span tag
+// key, sorted (Zipkin lists configured keys; clew has them all indexed).
+func (a *API) autocompleteKeys(w http.ResponseWriter, r *http.Request) {
+	keys, err := a.db.AttrKeys(r.Context(), search.ScopeSpan)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	keys = slices.DeleteFunc(keys, func(k string) bool { return consumed[k] })
+	writeStrings(w, keys[:min(len(keys), maxListValues)])
+}
+
+// autocompleteValues serves GET /api/v2/autocompleteValues?key=: the
+// values of that tag, sorted.
+func (a *API) autocompleteValues(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.Query().Get("key")
+	if key == "" {
+		writeText(w, http.StatusBadRequest, "key is required")
+		return
+	}
+	vals, err := a.db.AttrValues(r.Context(), search.ScopeSpan, key, maxListValues)
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return
+	}
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = v.AsString()
+	}
+	slices.Sort(out)
+	writeStrings(w, slices.Compact(out))
+}
+
+// loadTraces loads the traces ids names, keeping their order; a trace that
+// is not found has a nil batch.
+func (a *API) loadTraces(ctx context.Context, ids []span.TraceID) ([]*span.Batch, error) {
+	out := make([]*span.Batch, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, loadConcurrency)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			b, found, err := a.db.FindTrace(ctx, id)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if found && len(b.Spans) > 0 {
+				out[i] = b
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
