@@ -26,6 +26,7 @@ import (
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/demo"
 	"github.com/clew-dev/clew/internal/loadgen"
+	"github.com/clew-dev/clew/internal/querycli"
 	"github.com/clew-dev/clew/internal/wal"
 )
 
@@ -54,6 +55,7 @@ const usage = `clew is a distributed tracing system.
 
 Usage:
   clew serve [flags]     ingest OTLP, store spans, answer queries (clew serve -h)
+  clew query [flags] Q   run a TraceQL query on a running clew (clew query -h)
   clew loadgen [flags]   send synthetic traces over OTLP (clew loadgen -h)
   clew demo [flags]      run an instrumented shop with injectable faults (clew demo -h)
   clew version           print the version
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr)
+	case "query":
+		return querycli.Main(ctx, args[1:], stdout, stderr)
 	case "loadgen":
 		return loadgen.Main(ctx, args[1:], stdout, stderr)
 	case "demo":
