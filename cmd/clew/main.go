@@ -131,6 +131,8 @@ func serveFlags(fs *flag.FlagSet) func() (config.Config, error) {
 	httpOTLP := fs.String("otlp-http-addr", def.OTLPHTTPAddr, "OTLP/HTTP listen address")
 	httpAddr := fs.String("http-addr", def.HTTPAddr, "query API, metrics and health listen address")
 	zipkinAddr := fs.String("zipkin-addr", def.ZipkinAddr, "Zipkin v2 API (ingest and query) listen address; empty disables it")
+	jaegerGRPCAddr := fs.String("jaeger-grpc-addr", def.JaegerGRPCAddr, "Jaeger api_v2 gRPC collector (PostSpans) listen address; empty disables it")
+	jaegerHTTPAddr := fs.String("jaeger-http-addr", def.JaegerHTTPAddr, "Jaeger collector HTTP (POST /api/traces, Thrift) listen address; empty disables it")
 	logLevel := fs.String("log-level", def.LogLevel, "debug, info, warn or error")
 	logFormat := fs.String("log-format", def.LogFormat, "text or json")
 	walSync := fs.String("wal-sync", string(def.Store.WALSync), "write-ahead log durability: group (fsync, group-committed), always (fsync each write) or none")
@@ -156,6 +158,8 @@ func serveFlags(fs *flag.FlagSet) func() (config.Config, error) {
 		override("otlp-http-addr", func() { cfg.OTLPHTTPAddr = *httpOTLP })
 		override("http-addr", func() { cfg.HTTPAddr = *httpAddr })
 		override("zipkin-addr", func() { cfg.ZipkinAddr = *zipkinAddr })
+		override("jaeger-grpc-addr", func() { cfg.JaegerGRPCAddr = *jaegerGRPCAddr })
+		override("jaeger-http-addr", func() { cfg.JaegerHTTPAddr = *jaegerHTTPAddr })
 		override("log-level", func() { cfg.LogLevel = *logLevel })
 		override("log-format", func() { cfg.LogFormat = *logFormat })
 		override("wal-sync", func() { cfg.Store.WALSync = wal.SyncPolicy(*walSync) })
@@ -209,7 +213,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		// Fail fast on a busy port: otherwise the readiness check below
 		// could be answered by whichever clew already holds it.
-		for _, addr := range []string{cfg.OTLPGRPCAddr, cfg.OTLPHTTPAddr, cfg.HTTPAddr, cfg.ZipkinAddr} {
+		for _, addr := range []string{cfg.OTLPGRPCAddr, cfg.OTLPHTTPAddr, cfg.HTTPAddr, cfg.ZipkinAddr, cfg.JaegerGRPCAddr, cfg.JaegerHTTPAddr} {
 			if addr == "" {
 				continue // a disabled listener
 			}

@@ -26,6 +26,7 @@ import (
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/jaeger"
+	"github.com/clew-dev/clew/internal/jaegeringest"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store"
 	"github.com/clew-dev/clew/internal/tempo"
@@ -145,6 +146,27 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return fmt.Errorf("listen for Zipkin on %s: %w", cfg.ZipkinAddr, err)
 		}
 	}
+	var lnJaegerGRPC, lnJaegerHTTP net.Listener
+	closeAll := func() {
+		for _, ln := range []net.Listener{lnGRPC, lnHTTP, lnQuery, lnZipkin, lnJaegerGRPC, lnJaegerHTTP} {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+		db.Close()
+	}
+	if cfg.JaegerGRPCAddr != "" {
+		if lnJaegerGRPC, err = net.Listen("tcp", cfg.JaegerGRPCAddr); err != nil {
+			closeAll()
+			return fmt.Errorf("listen for Jaeger gRPC on %s: %w", cfg.JaegerGRPCAddr, err)
+		}
+	}
+	if cfg.JaegerHTTPAddr != "" {
+		if lnJaegerHTTP, err = net.Listen("tcp", cfg.JaegerHTTPAddr); err != nil {
+			closeAll()
+			return fmt.Errorf("listen for Jaeger HTTP on %s: %w", cfg.JaegerHTTPAddr, err)
+		}
+	}
 
 	grpcSrv := recv.NewGRPCServer()
 	otlpHTTP := newHTTPServer(recv.HTTPHandler())
@@ -180,14 +202,36 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		zipkin.New(cfg.Ingest, cfg.Tenant, appender{db}, db, log, reg).Register(zmux)
 		zipkinSrv = newHTTPServer(zmux)
 	}
+	// The Jaeger collector protocols (api_v2 gRPC and Thrift over HTTP),
+	// each on its own port as a Jaeger collector serves them; spans go
+	// through the same appender as OTLP.
+	var jaegerGRPCSrv *grpc.Server
+	var jaegerHTTPSrv *http.Server
+	if lnJaegerGRPC != nil || lnJaegerHTTP != nil {
+		jrecv := jaegeringest.New(cfg.Ingest, cfg.Tenant, appender{db}, log, reg)
+		if lnJaegerGRPC != nil {
+			jaegerGRPCSrv = jrecv.NewGRPCServer()
+		}
+		if lnJaegerHTTP != nil {
+			jaegerHTTPSrv = newHTTPServer(jrecv.HTTPHandler())
+		}
+	}
 
-	errc := make(chan error, 4)
+	errc := make(chan error, 6)
 	go func() { errc <- serveErr("OTLP/gRPC", grpcSrv.Serve(lnGRPC)) }()
 	go func() { errc <- serveErr("OTLP/HTTP", otlpHTTP.Serve(lnHTTP)) }()
 	go func() { errc <- serveErr("query HTTP", querySrv.Serve(lnQuery)) }()
 	if zipkinSrv != nil {
 		go func() { errc <- serveErr("Zipkin", zipkinSrv.Serve(lnZipkin)) }()
 		log.Info("zipkin serving", "zipkin", lnZipkin.Addr().String())
+	}
+	if jaegerGRPCSrv != nil {
+		go func() { errc <- serveErr("Jaeger gRPC", jaegerGRPCSrv.Serve(lnJaegerGRPC)) }()
+		log.Info("jaeger gRPC collector serving", "jaeger_grpc", lnJaegerGRPC.Addr().String())
+	}
+	if jaegerHTTPSrv != nil {
+		go func() { errc <- serveErr("Jaeger HTTP", jaegerHTTPSrv.Serve(lnJaegerHTTP)) }()
+		log.Info("jaeger HTTP collector serving", "jaeger_http", lnJaegerHTTP.Addr().String())
 	}
 	ready.Store(true)
 	log.Info("clew serving", "version", Version, "otlp_grpc", lnGRPC.Addr().String(), "otlp_http", lnHTTP.Addr().String(), "http", lnQuery.Addr().String())
@@ -209,6 +253,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if zipkinSrv != nil {
 		if err := zipkinSrv.Shutdown(sctx); err != nil {
 			log.Warn("Zipkin shutdown", "err", err)
+		}
+	}
+	if jaegerGRPCSrv != nil {
+		shutdownGRPC(sctx, jaegerGRPCSrv)
+	}
+	if jaegerHTTPSrv != nil {
+		if err := jaegerHTTPSrv.Shutdown(sctx); err != nil {
+			log.Warn("Jaeger HTTP shutdown", "err", err)
 		}
 	}
 	if err := db.Close(); err != nil {

@@ -34,6 +34,9 @@ var allowed = map[string][]string{
 	"internal/demo":     {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},
 	"internal/app":      {"internal/", "github.com/prometheus/client_golang", "github.com/thanos-io/objstore", "google.golang.org/grpc"},
 	"cmd/clew":          {"internal/app", "internal/config", "internal/loadgen", "internal/querycli", "internal/demo", "internal/wal"},
+
+	// internal/jaegeringest sits beside internal/zipkin: a receiver on ports of its own.
+	"internal/jaegeringest": {"internal/ingest", "internal/span", "internal/otlp", "github.com/prometheus/client_golang", "google.golang.org/", "github.com/jaegertracing/jaeger-idl", "github.com/apache/thrift"},
 }
 
 // TestLayering keeps imports pointing down the package list, so that, for

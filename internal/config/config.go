@@ -31,6 +31,13 @@ type Config struct {
 	// ZipkinAddr serves the Zipkin v2 API (ingest and query), as a Zipkin
 	// server does on 9411. Empty disables it.
 	ZipkinAddr string `yaml:"zipkin_addr"`
+	// JaegerGRPCAddr serves Jaeger's api_v2 gRPC collector service
+	// (PostSpans), as a Jaeger collector does on 14250. Empty disables it.
+	JaegerGRPCAddr string `yaml:"jaeger_grpc_addr"`
+	// JaegerHTTPAddr serves Jaeger's collector HTTP endpoint (POST
+	// /api/traces, Thrift), as a Jaeger collector does on 14268. Empty
+	// disables it.
+	JaegerHTTPAddr string `yaml:"jaeger_http_addr"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json.
@@ -55,6 +62,8 @@ func Default() Config {
 		OTLPHTTPAddr:    ":4318",
 		HTTPAddr:        ":3200",
 		ZipkinAddr:      ":9411",
+		JaegerGRPCAddr:  ":14250",
+		JaegerHTTPAddr:  ":14268",
 		LogLevel:        "info",
 		LogFormat:       "text",
 		Tenant:          "single-tenant",
@@ -103,6 +112,22 @@ func (c *Config) Validate() error {
 		} else if c.ZipkinAddr == c.OTLPGRPCAddr || c.ZipkinAddr == c.OTLPHTTPAddr || c.ZipkinAddr == c.HTTPAddr {
 			errs = append(errs, fmt.Errorf("zipkin_addr %q must differ from otlp_grpc_addr, otlp_http_addr and http_addr", c.ZipkinAddr))
 		}
+	}
+	for _, a := range []struct{ name, flag, v, eg string }{
+		{"jaeger_grpc_addr", "--jaeger-grpc-addr", c.JaegerGRPCAddr, ":14250"},
+		{"jaeger_http_addr", "--jaeger-http-addr", c.JaegerHTTPAddr, ":14268"},
+	} {
+		if a.v == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s) %q is not host:port (e.g. %s), or empty to disable: %v", a.name, a.flag, a.v, a.eg, err))
+		} else if a.v == c.OTLPGRPCAddr || a.v == c.OTLPHTTPAddr || a.v == c.HTTPAddr || a.v == c.ZipkinAddr {
+			errs = append(errs, fmt.Errorf("%s %q must differ from otlp_grpc_addr, otlp_http_addr, http_addr and zipkin_addr", a.name, a.v))
+		}
+	}
+	if c.JaegerGRPCAddr != "" && c.JaegerGRPCAddr == c.JaegerHTTPAddr {
+		errs = append(errs, fmt.Errorf("jaeger_grpc_addr and jaeger_http_addr must differ (both %q)", c.JaegerGRPCAddr))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -94,7 +94,7 @@ func startClew(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, dataDir: dataDir, grpcAddr: freePort(t), otlpHTTP: freePort(t), httpAddr: freePort(t), logs: &syncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"serve", "--data-dir", dataDir, "--otlp-grpc-addr", p.grpcAddr,
-		"--otlp-http-addr", p.otlpHTTP, "--http-addr", p.httpAddr, "--zipkin-addr", freePort(t), "--log-level", "debug"}, extra...)
+		"--otlp-http-addr", p.otlpHTTP, "--http-addr", p.httpAddr, "--zipkin-addr", freePort(t), "--jaeger-grpc-addr", freePort(t), "--jaeger-http-addr", freePort(t), "--log-level", "debug"}, extra...)
 	p.cmd = exec.Command(clewBin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
