@@ -16,7 +16,7 @@ import (
 
 // FormatVersion is the version of the block format written by this package.
 // Readers refuse blocks of any other version.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // Object names inside a block directory.
 const (

@@ -88,8 +88,8 @@ func blockSet(b *testing.B, n, spans int, cache *Cache) (objstore.Bucket, []*Rea
 	var ids []span.TraceID
 	for i := 0; i < n; i++ {
 		bl := buildLoad(b, uint64(i+1), spans)
-		for t := 0; t < len(bl.tIDs); t += 97 {
-			ids = append(ids, bl.tIDs[t])
+		for t := 0; t < bl.ntraces(); t += 97 {
+			ids = append(ids, bl.traceID(t))
 		}
 		dir := fmt.Sprintf("t/blocks/%d", i)
 		if _, err := bl.Write(ctx, bkt, dir, Meta{ID: fmt.Sprint(i)}); err != nil {

@@ -17,16 +17,13 @@ const bloomBitsPerKey = 10
 
 func traceHash(id span.TraceID) uint64 { return xxhash.Sum64(id[:]) }
 
-func newBloom(hashes []uint64) bloom {
-	nbits := uint64(len(hashes)) * bloomBitsPerKey
+// newBloom returns an empty filter sized for n keys.
+func newBloom(n int) bloom {
+	nbits := uint64(n) * bloomBitsPerKey
 	if nbits < 64 {
 		nbits = 64
 	}
-	b := bloom{k: 7, words: make([]uint64, (nbits+63)/64)}
-	for _, h := range hashes {
-		b.add(h)
-	}
-	return b
+	return bloom{k: 7, words: make([]uint64, (nbits+63)/64)}
 }
 
 func (b *bloom) add(h uint64) {

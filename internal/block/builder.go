@@ -17,20 +17,21 @@ const (
 )
 
 // Builder accumulates spans in memory in columnar form: strings interned in
-// arenas, rows in append-only slices. It is the store's head and the input of
-// Write. Append must not run concurrently with any other method; the query
-// methods may run concurrently with each other.
+// arenas, rows in fixed-size segments of segRows rows whose columns are
+// allocated once at their final size, so that growing never copies rows and
+// never over-allocates by more than one segment. It is the store's head and
+// the input of Write. Append must not run concurrently with any other method;
+// the query methods may run concurrently with each other.
 type Builder struct {
-	tab tables
-	ch  chunk
+	tab  tables
+	segs []*chunk // full segments, then the open one
+	free []*chunk // emptied segments kept by reset for reuse
+	n    int      // rows
+	strs *strDict // value strings of all segments
+	shp  *shapeTab
 
-	traceMap map[span.TraceID]int32
-	tIDs     []span.TraceID
-	tMin     []uint64
-	tMax     []uint64
-	tFirst   []int32
-	tLast    []int32
-	next     []int32 // per row: next row of the same trace, -1 at the end
+	traces  chunked[traceInfo]
+	traceHT traceTable
 
 	miscMap   map[miscEntry]uint32
 	resMap    map[string]uint32
@@ -43,11 +44,21 @@ type Builder struct {
 	lastPair uint64
 
 	minT, maxT uint64
+	gen        uint32 // incremented by reset; stamps Compact's id remaps
+	reuse      bool   // reset and refilled (Compact): keep segment capacity
 
 	// per-Append scratch
 	scratch  []byte
+	kts      []uint32
 	batchRes map[*span.Resource]uint32
 	batchSc  map[*span.Scope]uint32
+}
+
+// traceInfo is the Builder's per-trace record.
+type traceInfo struct {
+	id          span.TraceID
+	min, max    uint64 // minimum start, maximum end
+	first, last int32  // rows; the rest of the trace's rows follow chunk.next
 }
 
 // NewBuilder returns an empty Builder.
@@ -55,9 +66,10 @@ func NewBuilder() *Builder {
 	b := &Builder{}
 	b.tab.names = newStrDict()
 	b.tab.keys = newStrDict()
-	b.ch.strs = newStrDict()
+	b.strs = newStrDict()
+	b.shp = newShapeTab()
 	b.svc = newStrDict()
-	b.traceMap = make(map[span.TraceID]int32)
+	b.traceHT.init()
 	b.miscMap = make(map[miscEntry]uint32)
 	b.resMap = make(map[string]uint32)
 	b.scopeMap = make(map[string]uint32)
@@ -66,31 +78,28 @@ func NewBuilder() *Builder {
 	b.batchRes = make(map[*span.Resource]uint32)
 	b.batchSc = make(map[*span.Scope]uint32)
 	b.lastPair = math.MaxUint64
-	b.ch.attrs.reset()
-	b.ch.evAttrs.reset()
-	b.ch.lnAttrs.reset()
-	b.ch.evOff = append(b.ch.evOff[:0], 0)
-	b.ch.lnOff = append(b.ch.lnOff[:0], 0)
 	b.tab.misc = append(b.tab.misc, miscEntry{})
 	b.miscMap[miscEntry{}] = 0
 	b.minT = math.MaxUint64
+	b.gen = 1
 	return b
 }
 
-// reset empties b for reuse, keeping capacity (used by Compact).
+// reset empties b for reuse, keeping its segments (used by Compact).
 func (b *Builder) reset() {
 	b.tab.names.reset()
 	b.tab.keys.reset()
-	b.ch.strs.reset()
+	b.strs.reset()
+	b.shp.reset()
 	b.svc.reset()
-	clear(b.traceMap)
+	b.traces.reset()
+	b.traceHT.reset()
 	clear(b.miscMap)
 	clear(b.resMap)
 	clear(b.scopeMap)
 	clear(b.originMap)
 	clear(b.pairs)
 	b.lastPair = math.MaxUint64
-	b.tIDs, b.tMin, b.tMax, b.tFirst, b.tLast, b.next = b.tIDs[:0], b.tMin[:0], b.tMax[:0], b.tFirst[:0], b.tLast[:0], b.next[:0]
 	b.tab.keyScopes = b.tab.keyScopes[:0]
 	b.tab.keyTypes = b.tab.keyTypes[:0]
 	b.resSvc = b.resSvc[:0]
@@ -102,25 +111,24 @@ func (b *Builder) reset() {
 	clear(b.tab.scopes)
 	b.tab.scopes = b.tab.scopes[:0]
 	b.tab.services = b.tab.services[:0]
-	c := &b.ch
-	c.n = 0
-	c.trace, c.spanID, c.parent, c.start, c.end = c.trace[:0], c.spanID[:0], c.parent[:0], c.start[:0], c.end[:0]
-	c.name, c.misc, c.origin = c.name[:0], c.misc[:0], c.origin[:0]
-	c.attrs.reset()
-	c.evRows, c.evOff, c.evTime, c.evName, c.evDrop = c.evRows[:0], append(c.evOff[:0], 0), c.evTime[:0], c.evName[:0], c.evDrop[:0]
-	c.evAttrs.reset()
-	c.lnRows, c.lnOff, c.lnTrace, c.lnSpan, c.lnState, c.lnFlags, c.lnDrop = c.lnRows[:0], append(c.lnOff[:0], 0), c.lnTrace[:0], c.lnSpan[:0], c.lnState[:0], c.lnFlags[:0], c.lnDrop[:0]
-	c.lnAttrs.reset()
+	b.free = append(b.free, b.segs...)
+	clear(b.segs)
+	b.segs = b.segs[:0]
+	b.n = 0
 	b.minT, b.maxT = math.MaxUint64, 0
+	b.gen++
+	if b.gen == 0 { // wrapped: stamps of an old generation could match
+		b.gen = 1
+	}
 }
 
 // Len returns the number of spans held.
-func (b *Builder) Len() int { return b.ch.n }
+func (b *Builder) Len() int { return b.n }
 
 // TimeRange returns the minimum and maximum span start time; both are zero
 // when b is empty.
 func (b *Builder) TimeRange() (min, max uint64) {
-	if b.ch.n == 0 {
+	if b.n == 0 {
 		return 0, 0
 	}
 	return b.minT, b.maxT
@@ -128,17 +136,54 @@ func (b *Builder) TimeRange() (min, max uint64) {
 
 // MemSize returns the approximate number of heap bytes b holds.
 func (b *Builder) MemSize() int64 {
-	c := &b.ch
-	n := int64(cap(c.trace))*4 + int64(cap(c.spanID)+cap(c.parent))*8 + int64(cap(c.start)+cap(c.end))*8 +
-		int64(cap(c.name)+cap(c.misc)+cap(c.origin))*4 + c.attrs.memSize() +
-		int64(cap(c.evRows)+cap(c.evOff)+cap(c.evName)+cap(c.evDrop))*4 + int64(cap(c.evTime))*8 + c.evAttrs.memSize() +
-		int64(cap(c.lnRows)+cap(c.lnOff)+cap(c.lnState)+cap(c.lnFlags)+cap(c.lnDrop))*4 + int64(cap(c.lnTrace))*16 + int64(cap(c.lnSpan))*8 + c.lnAttrs.memSize() +
-		c.strs.memSize()
+	n := int64(0)
+	for _, c := range b.segs {
+		n += c.memSize()
+	}
+	n += b.strs.memSize() + b.shp.memSize()
 	n += b.tab.names.memSize() + b.tab.keys.memSize() + b.svc.memSize()
-	n += int64(cap(b.tIDs))*16 + int64(cap(b.tMin)+cap(b.tMax))*8 + int64(cap(b.tFirst)+cap(b.tLast)+cap(b.next))*4
-	n += int64(len(b.traceMap)) * 40 // map buckets: key, value, overhead
-	n += int64(len(b.miscMap))*48 + int64(len(b.pairs))*24 + int64(len(b.resMap)+len(b.scopeMap))*256
+	n += b.traces.memSize(40) + b.traceHT.memSize()
+	n += int64(len(b.miscMap))*64 + int64(len(b.pairs))*24 + int64(len(b.resMap)+len(b.scopeMap))*256
+	n += int64(cap(b.tab.misc))*32 + int64(cap(b.tab.origins))*8 + int64(len(b.originMap))*24
 	return n
+}
+
+// seg returns the segment holding row r and r's index in it.
+func (b *Builder) seg(r int32) (*chunk, int) {
+	return b.segs[r>>segShift], int(r & segMask)
+}
+
+// openSeg returns the segment rows are appended to, starting a new one when
+// the last is full.
+func (b *Builder) openSeg() *chunk {
+	if k := len(b.segs); k > 0 && b.segs[k-1].n < segRows {
+		return b.segs[k-1]
+	}
+	var prev *chunk
+	if k := len(b.segs); k > 0 {
+		prev = b.segs[k-1]
+		if !b.reuse {
+			prev.seal()
+		}
+	}
+	var c *chunk
+	if k := len(b.free); k > 0 {
+		c = b.free[k-1]
+		b.free = b.free[:k-1]
+		c.clearSeg()
+	} else {
+		c = newSeg()
+	}
+	c.strs = b.strs
+	c.attrs.shapes = b.shp
+	if prev != nil {
+		// Size the attribute values like the previous segment's, so the
+		// common case allocates once at the right size.
+		c.attrs.val = slices.Grow(c.attrs.val, len(prev.attrs.val)+len(prev.attrs.val)/32)
+		c.attrs.nums = slices.Grow(c.attrs.nums, len(prev.attrs.nums)+len(prev.attrs.nums)/32)
+	}
+	b.segs = append(b.segs, c)
+	return c
 }
 
 // Append adds the spans of batch. It copies everything it keeps, so the
@@ -153,49 +198,46 @@ func (b *Builder) Append(batch *span.Batch) {
 	lastMiscID := uint32(0)
 	lastTrace := int32(-1)
 	var lastTID span.TraceID
-	c := &b.ch
 	for i := range batch.Spans {
 		s := &batch.Spans[i]
+		c := b.openSeg()
 		// origin
 		if lastOrigin == math.MaxUint32 || s.Resource != lastRes || s.Scope != lastSc {
 			lastOrigin = b.internOrigin(s.Resource, s.Scope)
 			lastRes, lastSc = s.Resource, s.Scope
 		}
 		// trace
-		row := int32(c.n)
+		row := int32(b.n)
 		if lastTrace < 0 || s.TraceID != lastTID {
-			t, ok := b.traceMap[s.TraceID]
+			t, ok := b.traceHT.find(&b.traces, s.TraceID)
 			if !ok {
-				t = int32(len(b.tIDs))
-				b.traceMap[s.TraceID] = t
-				b.tIDs = append(b.tIDs, s.TraceID)
-				b.tMin = append(b.tMin, s.StartUnixNano)
-				b.tMax = append(b.tMax, s.EndUnixNano)
-				b.tFirst = append(b.tFirst, row)
-				b.tLast = append(b.tLast, -1)
+				t = int32(b.traces.len())
+				b.traces.append(traceInfo{id: s.TraceID, min: s.StartUnixNano, max: s.EndUnixNano, first: row, last: -1})
+				b.traceHT.insert(&b.traces, t)
 			}
 			lastTrace, lastTID = t, s.TraceID
 		}
 		t := lastTrace
-		if p := b.tLast[t]; p >= 0 {
-			b.next[p] = row
+		ti := b.traces.ptr(int(t))
+		if p := ti.last; p >= 0 {
+			pc, pi := b.seg(p)
+			pc.next[pi] = row
 		} else {
-			b.tFirst[t] = row
+			ti.first = row
 		}
-		b.tLast[t] = row
-		b.next = append(b.next, -1)
-		b.tMin[t] = min(b.tMin[t], s.StartUnixNano)
-		b.tMax[t] = max(b.tMax[t], s.EndUnixNano)
+		ti.last = row
+		ti.min = min(ti.min, s.StartUnixNano)
+		ti.max = max(ti.max, s.EndUnixNano)
 		b.minT = min(b.minT, s.StartUnixNano)
 		b.maxT = max(b.maxT, s.StartUnixNano)
 
 		// misc
 		m := miscEntry{kind: s.Kind, status: s.StatusCode, flags: s.Flags, dAttrs: s.DroppedAttrs, dEvents: s.DroppedEvents, dLinks: s.DroppedLinks}
 		if s.TraceState != "" {
-			m.state = c.strs.intern(s.TraceState)
+			m.state = b.strs.intern(s.TraceState)
 		}
 		if s.StatusMessage != "" {
-			m.msg = c.strs.intern(s.StatusMessage)
+			m.msg = b.strs.intern(s.StatusMessage)
 		}
 		if m != lastMisc {
 			id, ok := b.miscMap[m]
@@ -213,40 +255,43 @@ func (b *Builder) Append(batch *span.Batch) {
 			b.lastPair = pair
 		}
 
+		local := c.n
 		c.trace = append(c.trace, t)
+		c.next = append(c.next, -1)
 		c.spanID = append(c.spanID, s.SpanID)
 		c.parent = append(c.parent, s.ParentSpanID)
 		c.start = append(c.start, s.StartUnixNano)
-		c.end = append(c.end, s.EndUnixNano)
+		c.setEnd(local, s.StartUnixNano, s.EndUnixNano)
 		c.name = append(c.name, nameID)
 		c.misc = append(c.misc, lastMiscID)
 		c.origin = append(c.origin, lastOrigin)
-		b.appendAttrs(&c.attrs, s.Attrs, keySpan)
+		b.appendRowAttrs(c, s.Attrs)
 		if len(s.Events) > 0 {
-			c.evRows = append(c.evRows, uint32(row))
+			c.evRows = append(c.evRows, uint32(local))
 			for j := range s.Events {
 				e := &s.Events[j]
 				c.evTime = append(c.evTime, e.TimeUnixNano)
-				c.evName = append(c.evName, c.strs.intern(e.Name))
+				c.evName = append(c.evName, b.strs.intern(e.Name))
 				c.evDrop = append(c.evDrop, e.DroppedAttrs)
-				b.appendAttrs(&c.evAttrs, e.Attrs, keyEvent)
+				b.appendAttrs(c, &c.evAttrs, e.Attrs, keyEvent)
 			}
 			c.evOff = append(c.evOff, uint32(len(c.evTime)))
 		}
 		if len(s.Links) > 0 {
-			c.lnRows = append(c.lnRows, uint32(row))
+			c.lnRows = append(c.lnRows, uint32(local))
 			for j := range s.Links {
 				l := &s.Links[j]
 				c.lnTrace = append(c.lnTrace, l.TraceID)
 				c.lnSpan = append(c.lnSpan, l.SpanID)
-				c.lnState = append(c.lnState, c.strs.intern(l.TraceState))
+				c.lnState = append(c.lnState, b.strs.intern(l.TraceState))
 				c.lnFlags = append(c.lnFlags, l.Flags)
 				c.lnDrop = append(c.lnDrop, l.DroppedAttrs)
-				b.appendAttrs(&c.lnAttrs, l.Attrs, keyLink)
+				b.appendAttrs(c, &c.lnAttrs, l.Attrs, keyLink)
 			}
 			c.lnOff = append(c.lnOff, uint32(len(c.lnTrace)))
 		}
 		c.n++
+		b.n++
 	}
 }
 
@@ -258,41 +303,57 @@ func (b *Builder) markKey(id uint32, scope uint8) {
 	b.tab.keyScopes[id] |= scope
 }
 
-// appendAttrs appends one owner's attributes to a.
-func (b *Builder) appendAttrs(a *attrList, attrs []span.Attr, scope uint8) {
-	c := &b.ch
+// appendAttrs appends one owner's attributes to a (event and link lists,
+// which store a key and type per attribute).
+func (b *Builder) appendAttrs(c *chunk, a *attrList, attrs []span.Attr, scope uint8) {
 	for i := range attrs {
-		at := &attrs[i]
-		key := b.tab.keys.intern(at.Key)
-		if int(key) >= len(b.tab.keyScopes) || b.tab.keyScopes[key]&scope == 0 {
-			b.markKey(key, scope)
-		}
-		kt, v := b.encodeValue(c, a, key, at.Value)
-		b.tab.keyTypes[key] |= 1 << (kt & ktTypeMask)
+		kt, v := b.attrEntry(c, a, &attrs[i], scope)
 		a.kt = append(a.kt, kt)
 		a.val = append(a.val, v)
 	}
-	a.off = append(a.off, uint32(len(a.kt)))
+	a.off = append(a.off, uint32(len(a.val)))
 }
 
-func (b *Builder) encodeValue(c *chunk, a *attrList, key uint32, v span.Value) (uint32, uint32) {
+// appendRowAttrs appends a span's attributes to c.attrs: the values, and
+// the sequence of keys and types interned once as the row's shape.
+func (b *Builder) appendRowAttrs(c *chunk, attrs []span.Attr) {
+	a := &c.attrs
+	b.kts = b.kts[:0]
+	for i := range attrs {
+		kt, v := b.attrEntry(c, a, &attrs[i], keySpan)
+		b.kts = append(b.kts, kt)
+		a.val = append(a.val, v)
+	}
+	a.shp = append(a.shp, b.shp.intern(b.kts))
+	a.off = append(a.off, uint32(len(a.val)))
+}
+
+func (b *Builder) attrEntry(c *chunk, a *attrList, at *span.Attr, scope uint8) (uint32, uint32) {
+	key := b.tab.keys.intern(at.Key)
+	if int(key) >= len(b.tab.keyScopes) || b.tab.keyScopes[key]&scope == 0 {
+		b.markKey(key, scope)
+	}
+	kt, v := b.encodeValue(a, key, at.Value)
+	b.tab.keyTypes[key] |= 1 << (kt & ktTypeMask)
+	return kt, v
+}
+
+func (b *Builder) encodeValue(a *attrList, key uint32, v span.Value) (uint32, uint32) {
 	t := v.Type
 	kt := key<<ktKeyShift | uint32(t&ktTypeMask)
 	switch t {
 	case span.TypeString, span.TypeBytes:
-		return kt, c.strs.intern(v.Str)
+		return kt, b.strs.intern(v.Str)
 	case span.TypeBool, span.TypeInt:
 		if v.Num <= math.MaxUint32 {
 			return kt, uint32(v.Num)
 		}
-		a.nums = append(a.nums, v.Num)
-		return kt | ktBig, uint32(len(a.nums) - 1)
+		return kt | ktBig, a.addNum(v.Num)
 	case span.TypeDouble:
-		a.nums = append(a.nums, v.Num)
-		return kt | ktBig, uint32(len(a.nums) - 1)
+		return kt | ktBig, a.addNum(v.Num)
 	case span.TypeArray, span.TypeMap:
 		b.scratch = appendValue(b.scratch[:0], v)
-		return kt, c.strs.internBytes(b.scratch)
+		return kt, b.strs.internBytes(b.scratch)
 	}
 	// Unknown types are stored as empty values.
 	return key << ktKeyShift, 0

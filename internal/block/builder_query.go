@@ -15,20 +15,29 @@ import (
 // compiled), until fn returns false. Hits carry the trace's time range over
 // all of its spans in b.
 func (b *Builder) Search(ctx context.Context, q *search.Query, fn func(Hit) bool) error {
-	if b.ch.n == 0 || !timeOverlaps(q, b.minT, b.maxT) {
+	if b.n == 0 || !timeOverlaps(q, b.minT, b.maxT) {
 		return nil
 	}
 	p, ok := newPlan(q, &b.tab)
 	if !ok {
 		return nil
 	}
-	p.prepare(&b.ch)
-	seen := make([]uint64, (len(b.tIDs)+63)/64)
-	_, err := p.scan(ctx, &b.ch, seen, func(r int) bool {
-		t := b.ch.trace[r]
-		return fn(Hit{TraceID: b.tIDs[t], Start: b.tMin[t], End: b.tMax[t]})
-	})
-	return err
+	p.prepare(b.segs[0])
+	seen := make([]uint64, (b.ntraces()+63)/64)
+	for _, c := range b.segs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.setRows(c)
+		more, err := p.scan(ctx, c, seen, func(r int) bool {
+			t := b.traces.ptr(int(c.trace[r]))
+			return fn(Hit{TraceID: t.id, Start: t.min, End: t.max})
+		})
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }
 
 func timeOverlaps(q *search.Query, minT, maxT uint64) bool {
@@ -44,22 +53,41 @@ func timeOverlaps(q *search.Query, minT, maxT uint64) bool {
 // FindTrace appends deep copies of the spans of trace id to dst, ordered by
 // start time, and reports whether there were any.
 func (b *Builder) FindTrace(ctx context.Context, id span.TraceID, dst *span.Batch) (bool, error) {
-	t, ok := b.traceMap[id]
+	t, ok := b.traceHT.find(&b.traces, id)
 	if !ok {
 		return false, nil
 	}
-	var rows []int32
-	for r := b.tFirst[t]; r >= 0; r = b.next[r] {
-		rows = append(rows, r)
-	}
-	sort.SliceStable(rows, func(i, j int) bool { return b.ch.start[rows[i]] < b.ch.start[rows[j]] })
+	rows := b.traceRows(t, nil)
 	var oc originCopier
 	for _, r := range rows {
-		if err := b.ch.appendSpan(&b.tab, int(r), id, &oc, dst); err != nil {
+		c, i := b.seg(r)
+		if err := c.appendSpan(&b.tab, i, id, &oc, dst); err != nil {
 			return false, fmt.Errorf("BUG: materialize head span: %w", err)
 		}
 	}
 	return true, ctx.Err()
+}
+
+// traceRows appends the rows of trace t to dst, ordered by start time
+// (ties keep arrival order).
+func (b *Builder) traceRows(t int32, dst []int32) []int32 {
+	for r := b.traces.ptr(int(t)).first; r >= 0; {
+		dst = append(dst, r)
+		c, i := b.seg(r)
+		r = c.next[i]
+	}
+	start := func(r int32) uint64 { c, i := b.seg(r); return c.start[i] }
+	sorted := true
+	for k := 1; k < len(dst); k++ {
+		if start(dst[k]) < start(dst[k-1]) {
+			sorted = false
+			break
+		}
+	}
+	if !sorted {
+		sort.SliceStable(dst, func(i, j int) bool { return start(dst[i]) < start(dst[j]) })
+	}
+	return dst
 }
 
 // Services returns the sorted service names.
@@ -98,8 +126,13 @@ func (b *Builder) AttrValues(ctx context.Context, scope search.Scope, key string
 	vs := newValueSet(limit)
 	collectTableValues(&b.tab, scope, key, vs)
 	if kid, ok := b.tab.keys.lookup(key); ok && !vs.full() {
-		if err := collectChunkValues(ctx, &b.ch, &b.tab, scope, kid, vs); err != nil {
-			return nil, err
+		for _, c := range b.segs {
+			if err := collectChunkValues(ctx, c, &b.tab, scope, kid, vs); err != nil {
+				return nil, err
+			}
+			if vs.full() {
+				break
+			}
 		}
 	}
 	return vs.result(), nil
@@ -192,22 +225,25 @@ func collectChunkValues(ctx context.Context, ch *chunk, t *tables, scope search.
 		lists = append(lists, &ch.lnAttrs)
 	}
 	for _, a := range lists {
-		for j, kt := range a.kt {
-			if j%(16*ctxCheckRows) == 0 {
+		for i := 0; i+1 < len(a.off); i++ {
+			if i%ctxCheckRows == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
-			if kt>>ktKeyShift != kid {
-				continue
-			}
-			v, err := ch.value(a, kt, a.val[j])
-			if err != nil {
-				return err
-			}
-			vs.add(v)
-			if vs.full() {
-				return nil
+			vals := a.val[a.off[i]:a.off[i+1]]
+			for j, kt := range a.keys(i) {
+				if kt>>ktKeyShift != kid {
+					continue
+				}
+				v, err := ch.value(a, kt, vals[j])
+				if err != nil {
+					return err
+				}
+				vs.add(v)
+				if vs.full() {
+					return nil
+				}
 			}
 		}
 	}

@@ -18,6 +18,9 @@ type traceIter struct {
 	tpIdx int
 	gi    int
 	ch    *chunk
+	bufs  decodeBufs
+	tpBuf tracePage
+	tpSc  traceScratch
 }
 
 func (it *traceIter) valid() bool { return it.ord < it.r.traces }
@@ -31,7 +34,7 @@ func (it *traceIter) load(ctx context.Context) error {
 		if it.tp != nil {
 			it.tpIdx++
 		}
-		tp, err := it.r.tracePage(ctx, it.tpIdx)
+		tp, err := it.r.tracePageInto(ctx, it.tpIdx, &it.tpBuf, &it.tpSc)
 		if err != nil {
 			return err
 		}
@@ -42,13 +45,13 @@ func (it *traceIter) load(ctx context.Context) error {
 
 func (it *traceIter) id() span.TraceID { return it.tp.ids[it.ord-it.r.tpages[it.tpIdx].firstOrd] }
 
-// appendCurrent materializes the current trace's spans into dst.
-func (it *traceIter) appendCurrent(ctx context.Context, dst *span.Batch) error {
+// copyCurrent copies the current trace's rows into dst, which must hold
+// trace t, without materializing spans: ids are remapped through cs.
+func (it *traceIter) copyCurrent(ctx context.Context, dst *Builder, t int32, cs *compactSrc, dd *dedup) error {
 	j := it.ord - it.r.tpages[it.tpIdx].firstOrd
 	lo := it.tp.firstRow[j]
 	hi := lo + int64(it.tp.rows[j])
 	id := it.tp.ids[j]
-	var oc originCopier
 	for row := lo; row < hi; row++ {
 		for it.gi < len(it.r.groups) && it.r.groups[it.gi].firstRow+int64(it.r.groups[it.gi].rows) <= row {
 			it.gi++
@@ -58,7 +61,7 @@ func (it *traceIter) appendCurrent(ctx context.Context, dst *span.Batch) error {
 			return &CorruptionError{Object: it.r.dir, Offset: 0, Err: fmt.Errorf("trace %s rows beyond the last group", id)}
 		}
 		if it.ch == nil {
-			ch, err := it.r.chunkCache(ctx, it.gi, allCols, nil)
+			ch, err := it.r.chunkInto(ctx, it.gi, allCols, nil, &it.bufs)
 			if err != nil {
 				return err
 			}
@@ -68,7 +71,7 @@ func (it *traceIter) appendCurrent(ctx context.Context, dst *span.Batch) error {
 		if row < g.firstRow {
 			return &CorruptionError{Object: it.r.dir, Offset: 0, Err: fmt.Errorf("trace %s row %d not in any group", id, row)}
 		}
-		if err := it.ch.appendSpan(&it.r.tab, int(row-g.firstRow), id, &oc, dst); err != nil {
+		if err := dst.copyRow(cs, it.ch, &it.r.tab, int(row-g.firstRow), t, dd); err != nil {
 			return fmt.Errorf("read trace %s of block %s: %w", id, it.r.dir, err)
 		}
 	}
@@ -81,14 +84,66 @@ type spanKey struct {
 	name       string
 }
 
+// dedupKey identifies a span of the trace being compacted; name is the
+// Builder's name id.
+type dedupKey struct {
+	id         span.SpanID
+	start, end uint64
+	name       uint32
+}
+
+// dedup remembers the spans of one trace: a list while short, a map beyond.
+type dedup struct {
+	list []dedupKey
+	m    map[dedupKey]struct{}
+}
+
+func (d *dedup) reset() {
+	d.list = d.list[:0]
+	if len(d.m) > 0 {
+		clear(d.m)
+	}
+}
+
+// add records k and reports whether it was new.
+func (d *dedup) add(k dedupKey) bool {
+	if len(d.list) < 64 {
+		for i := range d.list {
+			if d.list[i] == k {
+				return false
+			}
+		}
+		d.list = append(d.list, k)
+		return true
+	}
+	if d.m == nil {
+		d.m = make(map[dedupKey]struct{})
+	}
+	if len(d.m) == 0 {
+		for _, x := range d.list {
+			d.m[x] = struct{}{}
+		}
+	}
+	if _, ok := d.m[k]; ok {
+		return false
+	}
+	d.m[k] = struct{}{}
+	return true
+}
+
 // Compact merges inputs into one new block under dir, streaming their traces
 // in trace ID order so memory stays bounded by a row group per input and one
 // output row group. Spans that are exact duplicates (same trace ID, span ID,
 // start, end and name), within or across inputs, are written once. meta's CreatedAt and WALSegmentEnd
 // become the maximum over meta and the inputs; Sources lists the input ids.
 func Compact(ctx context.Context, bkt objstore.Bucket, dir string, meta Meta, inputs []*Reader) (Meta, error) {
-	w := newBlockWriter(ctx, bkt, dir)
+	traces := int64(0)
+	for _, in := range inputs {
+		traces += in.traces
+	}
+	w := newBlockWriter(ctx, bkt, dir, int(traces))
 	its := make([]*traceIter, 0, len(inputs))
+	var scratch decodeScratch // inputs decode one at a time
 	meta.Sources = meta.Sources[:0]
 	for _, in := range inputs {
 		m := in.Meta()
@@ -96,14 +151,16 @@ func Compact(ctx context.Context, bkt objstore.Bucket, dir string, meta Meta, in
 		meta.WALSegmentEnd = max(meta.WALSegmentEnd, m.WALSegmentEnd)
 		meta.Sources = append(meta.Sources, m.ID)
 		it := &traceIter{r: in}
+		it.bufs.shared = &scratch
 		if err := it.load(ctx); err != nil {
 			return meta, w.abort(fmt.Errorf("compact into %s: %w", dir, err))
 		}
 		its = append(its, it)
 	}
 	tmp := NewBuilder()
-	var batch span.Batch
-	dedup := map[spanKey]struct{}{}
+	tmp.reuse = true
+	srcs := make([]compactSrc, len(its))
+	var dd dedup
 	fail := func(err error) (Meta, error) {
 		return meta, w.abort(fmt.Errorf("compact into %s: %w", dir, err))
 	}
@@ -113,6 +170,7 @@ func Compact(ctx context.Context, bkt objstore.Bucket, dir string, meta Meta, in
 		}
 		var cur *span.TraceID
 		var best span.TraceID
+		rows := 0
 		for _, it := range its {
 			if !it.valid() {
 				continue
@@ -126,14 +184,24 @@ func Compact(ctx context.Context, bkt objstore.Bucket, dir string, meta Meta, in
 		if cur == nil {
 			break
 		}
-		batch.Reset()
-		sources := 0
 		for _, it := range its {
+			if it.valid() && it.id() == best {
+				rows += int(it.tp.rows[it.ord-it.r.tpages[it.tpIdx].firstOrd])
+			}
+		}
+		if tmp.Len() > 0 && tmp.Len()+rows > groupRows {
+			if err := w.addBuilder(tmp); err != nil {
+				return fail(err)
+			}
+			tmp.reset()
+		}
+		t := tmp.addTrace(best)
+		dd.reset()
+		for i, it := range its {
 			if !it.valid() || it.id() != best {
 				continue
 			}
-			sources++
-			if err := it.appendCurrent(ctx, &batch); err != nil {
+			if err := it.copyCurrent(ctx, tmp, t, &srcs[i], &dd); err != nil {
 				return fail(err)
 			}
 			it.ord++
@@ -141,27 +209,6 @@ func Compact(ctx context.Context, bkt objstore.Bucket, dir string, meta Meta, in
 				return fail(err)
 			}
 		}
-		if sources > 0 {
-			clear(dedup)
-			out := batch.Spans[:0]
-			for _, s := range batch.Spans {
-				k := spanKey{s.SpanID, s.StartUnixNano, s.EndUnixNano, s.Name}
-				if _, ok := dedup[k]; ok {
-					continue
-				}
-				dedup[k] = struct{}{}
-				out = append(out, s)
-			}
-			clear(batch.Spans[len(out):])
-			batch.Spans = out
-		}
-		if tmp.Len() > 0 && tmp.Len()+len(batch.Spans) > groupRows {
-			if err := w.addBuilder(tmp); err != nil {
-				return fail(err)
-			}
-			tmp.reset()
-		}
-		tmp.Append(&batch)
 	}
 	if tmp.Len() > 0 {
 		if err := w.addBuilder(tmp); err != nil {

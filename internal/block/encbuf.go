@@ -40,10 +40,13 @@ var (
 )
 
 // decbuf is a sticky-error decoder over a byte slice: after the first
-// failure every read returns a zero value and err stays set.
+// failure every read returns a zero value and err stays set. It advances an
+// index rather than reslicing b, so reads store no pointers: no GC write
+// barrier per read while a collection runs.
 type decbuf struct {
 	b   []byte
-	off int // bytes consumed, for error offsets
+	i   int // next byte of b
+	off int // bytes consumed (plus the caller's base), for error offsets
 	err error
 }
 
@@ -51,22 +54,25 @@ func (d *decbuf) fail(err error) {
 	if d.err == nil {
 		d.err = err
 	}
-	d.b = nil
+	d.i = len(d.b)
 }
 
-func (d *decbuf) len() int { return len(d.b) }
+func (d *decbuf) len() int { return len(d.b) - d.i }
+
+// rest returns the bytes not yet consumed.
+func (d *decbuf) rest() []byte { return d.b[d.i:] }
 
 func (d *decbuf) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	b := d.b
-	if len(b) > 0 && b[0] < 0x80 {
-		d.b = b[1:]
+	if d.i < len(d.b) && d.b[d.i] < 0x80 {
+		v := d.b[d.i]
+		d.i++
 		d.off++
-		return uint64(b[0])
+		return uint64(v)
 	}
-	v, n := binary.Uvarint(b)
+	v, n := binary.Uvarint(d.b[d.i:])
 	if n <= 0 {
 		if n == 0 {
 			d.fail(errShort)
@@ -75,7 +81,7 @@ func (d *decbuf) uvarint() uint64 {
 		}
 		return 0
 	}
-	d.b = b[n:]
+	d.i += n
 	d.off += n
 	return v
 }
@@ -102,7 +108,7 @@ func (d *decbuf) count(minSize int) int {
 	if minSize < 1 {
 		minSize = 1
 	}
-	if v > uint64(len(d.b)/minSize) {
+	if v > uint64(d.len()/minSize) {
 		d.fail(errRange)
 		return 0
 	}
@@ -123,12 +129,12 @@ func (d *decbuf) byte1() byte {
 	if d.err != nil {
 		return 0
 	}
-	if len(d.b) < 1 {
+	if d.len() < 1 {
 		d.fail(errShort)
 		return 0
 	}
-	c := d.b[0]
-	d.b = d.b[1:]
+	c := d.b[d.i]
+	d.i++
 	d.off++
 	return c
 }
@@ -137,12 +143,12 @@ func (d *decbuf) u32() uint32 {
 	if d.err != nil {
 		return 0
 	}
-	if len(d.b) < 4 {
+	if d.len() < 4 {
 		d.fail(errShort)
 		return 0
 	}
-	v := binary.LittleEndian.Uint32(d.b)
-	d.b = d.b[4:]
+	v := binary.LittleEndian.Uint32(d.b[d.i:])
+	d.i += 4
 	d.off += 4
 	return v
 }
@@ -151,12 +157,12 @@ func (d *decbuf) u64() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	if len(d.b) < 8 {
+	if d.len() < 8 {
 		d.fail(errShort)
 		return 0
 	}
-	v := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
+	v := binary.LittleEndian.Uint64(d.b[d.i:])
+	d.i += 8
 	d.off += 8
 	return v
 }
@@ -166,12 +172,12 @@ func (d *decbuf) bytes(n int) []byte {
 	if d.err != nil {
 		return nil
 	}
-	if n < 0 || len(d.b) < n {
+	if n < 0 || d.len() < n {
 		d.fail(errShort)
 		return nil
 	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
+	v := d.b[d.i : d.i+n : d.i+n]
+	d.i += n
 	d.off += n
 	return v
 }
@@ -181,7 +187,7 @@ func (d *decbuf) str() string {
 	if d.err != nil {
 		return ""
 	}
-	if n > uint64(len(d.b)) {
+	if n > uint64(d.len()) {
 		d.fail(errShort)
 		return ""
 	}

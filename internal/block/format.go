@@ -115,6 +115,13 @@ var sharedCodecs = sync.OnceValue(func() codecs {
 	return codecs{enc: enc, dec: dec}
 })
 
+// appendRawPage appends raw as a stored page without compression (for
+// pages made of compressed sections).
+func appendRawPage(dst, raw []byte) []byte {
+	dst = append(dst, codecRaw)
+	return append(dst, raw...)
+}
+
 // appendPage appends raw, compressed when that helps, as a stored page.
 func appendPage(dst, raw []byte) []byte {
 	start := len(dst)
@@ -137,6 +144,16 @@ func decodePage(stored []byte, ref pageRef, dst []byte) ([]byte, error) {
 	if crc32c(stored) != ref.crc {
 		return nil, errCRC
 	}
+	return decodePayload(stored, ref.raw, dst)
+}
+
+// decodePayload decodes a stored page (codec byte and payload) whose
+// decoded length must be raw.
+func decodePayload(stored []byte, raw uint32, dst []byte) ([]byte, error) {
+	if len(stored) < 1 {
+		return nil, errShort
+	}
+	ref := pageRef{raw: raw}
 	switch stored[0] {
 	case codecRaw:
 		if uint32(len(stored)-1) != ref.raw {

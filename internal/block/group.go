@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -40,6 +41,37 @@ func (r *Reader) chunk(ctx context.Context, gi int, mask colMask) (*chunk, error
 
 // chunkCache is chunk with an explicit cache (nil: none).
 func (r *Reader) chunkCache(ctx context.Context, gi int, mask colMask, cache *Cache) (*chunk, error) {
+	return r.chunkInto(ctx, gi, mask, cache, nil)
+}
+
+// decodeBufs holds the buffers of the previous chunk decoded by chunkInto
+// for reuse: a sequential reader (compaction) then decodes every group into
+// the same memory. The chunk decoded last must be dead when the next is.
+//
+// Only the decoded columns and the string page (which the chunk's strings
+// alias) must outlive the decode; the stored bytes and the other raw pages
+// may be shared by the decoders of several sequential readers.
+type decodeBufs struct {
+	shared *decodeScratch
+	strRaw []byte
+	parts  [numCols]*chunk
+}
+
+type decodeScratch struct {
+	stored []byte
+	raw    [numCols][]byte
+}
+
+func (s *decodeBufs) raw(c int) *[]byte {
+	if c == colStrs || s.shared == nil {
+		return &s.strRaw
+	}
+	return &s.shared.raw[c]
+}
+
+// chunkInto is chunkCache decoding into the buffers of spare when spare is
+// not nil (cache must then be nil).
+func (r *Reader) chunkInto(ctx context.Context, gi int, mask colMask, cache *Cache, spare *decodeBufs) (*chunk, error) {
 	if r.closed.Load() {
 		return nil, errClosed
 	}
@@ -71,9 +103,17 @@ func (r *Reader) chunkCache(ctx context.Context, gi int, mask colMask, cache *Ca
 		}
 		off := g.cols[c].off
 		size := g.cols[e].off + int64(g.cols[e].size) - off
-		buf, err := r.readRange(ctx, off, size, fmt.Sprintf("group %d", gi))
+		whole := spare != nil && spare.shared != nil && c == 0 && e == numCols-1 // one read for the group
+		var dst []byte
+		if whole {
+			dst = spare.shared.stored
+		}
+		buf, err := r.readRangeInto(ctx, off, size, fmt.Sprintf("group %d", gi), dst)
 		if err != nil {
 			return nil, err
+		}
+		if whole {
+			spare.shared.stored = buf
 		}
 		for k := c; k <= e; k++ {
 			stored[k] = buf[g.cols[k].off-off : g.cols[k].off-off+int64(g.cols[k].size)]
@@ -88,14 +128,30 @@ func (r *Reader) chunkCache(ctx context.Context, gi int, mask colMask, cache *Ca
 		part := parts[c]
 		if part == nil {
 			what := fmt.Sprintf("group %d column %s", gi, colNames[c])
-			raw, err := decodePage(stored[c], g.cols[c], nil)
+			var dst []byte
+			if spare != nil {
+				dst = *spare.raw(c)
+			}
+			raw, err := decodePage(stored[c], g.cols[c], dst)
 			if err != nil {
 				return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: g.cols[c].off, Err: fmt.Errorf("%s: %w", what, err)}
 			}
-			part = &chunk{n: g.rows}
+			if spare != nil {
+				*spare.raw(c) = raw
+				if spare.parts[c] == nil {
+					spare.parts[c] = &chunk{}
+				}
+				part = spare.parts[c]
+				part.n = g.rows
+			} else {
+				part = &chunk{n: g.rows}
+			}
 			size, err := r.decodeColumn(c, raw, g, ch, part)
 			if err != nil {
 				return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: g.cols[c].off, Err: fmt.Errorf("%s: %w", what, err)}
+			}
+			if spare == nil {
+				part.secRaw = nil // do not keep decode buffers in the cache
 			}
 			cache.put(key, part, size)
 		}
@@ -138,6 +194,40 @@ func merge(dst, p *chunk, c int) {
 
 var errTrailing = errors.New("trailing bytes")
 
+// unplane64 decodes len(dst) 64-bit values stored as 8 byte planes (byte
+// p of value i at p*len(dst)+i) from b, plane by plane.
+func unplane64(dst []uint64, b []byte) {
+	n := len(dst)
+	clear(dst)
+	for p := 0; p < 8; p++ {
+		plane := b[p*n : (p+1)*n]
+		sh := uint(8 * p)
+		for i, c := range plane {
+			dst[i] |= uint64(c) << sh
+		}
+	}
+}
+
+// appendPlanes64 appends vals as 8 byte planes.
+func appendPlanes64(dst []byte, vals []uint64) []byte {
+	for p := 0; p < 8; p++ {
+		for _, u := range vals {
+			dst = append(dst, byte(u>>(8*p)))
+		}
+	}
+	return dst
+}
+
+// resize returns s with length n and zeroed elements, reusing its capacity.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
 // decodeColumn decodes column c of group g from raw into p; deps holds the
 // already decoded columns c depends on. It returns the decoded size.
 func (r *Reader) decodeColumn(c int, raw []byte, g *groupInfo, deps, p *chunk) (int64, error) {
@@ -150,7 +240,7 @@ func (r *Reader) decodeColumn(c int, raw []byte, g *groupInfo, deps, p *chunk) (
 		if runs == 0 {
 			return 0, errors.New("no runs")
 		}
-		p.trace = make([]int32, 0, n)
+		p.trace = p.trace[:0]
 		for i := 0; i < runs && d.err == nil; i++ {
 			k := d.limit(uint64(n - len(p.trace)))
 			if k == 0 {
@@ -170,14 +260,14 @@ func (r *Reader) decodeColumn(c int, raw []byte, g *groupInfo, deps, p *chunk) (
 	case colSpanID:
 		b := d.bytes(8 * n)
 		if d.err == nil {
-			p.spanID = make([]span.SpanID, n)
+			p.spanID = resize(p.spanID, n)
 			for i := range p.spanID {
 				copy(p.spanID[i][:], b[8*i:])
 			}
 		}
 		size = int64(8 * n)
 	case colParent:
-		p.parent = make([]span.SpanID, n)
+		p.parent = resize(p.parent, n)
 		runStart := 0
 		for i := 0; i < n && d.err == nil; i++ {
 			if i > 0 && deps.trace[i] != deps.trace[i-1] {
@@ -199,18 +289,23 @@ func (r *Reader) decodeColumn(c int, raw []byte, g *groupInfo, deps, p *chunk) (
 		}
 		size = int64(8 * n)
 	case colTimes:
-		p.start = make([]uint64, n)
-		p.end = make([]uint64, n)
-		for i := 0; i < n && d.err == nil; i++ {
-			delta := d.uvarint()
+		p.start = resize(p.start, n)
+		p.end = resize(p.end, n)
+		b := d.bytes(16 * n)
+		if d.err != nil {
+			break
+		}
+		unplane64(p.start, b) // deltas
+		for i := 0; i < n; i++ {
 			if i == 0 || deps.trace[i] != deps.trace[i-1] {
-				p.start[i] = g.minStart + delta
+				p.start[i] += g.minStart
 			} else {
-				p.start[i] = p.start[i-1] + delta
+				p.start[i] += p.start[i-1]
 			}
 		}
-		for i := 0; i < n && d.err == nil; i++ {
-			p.end[i] = p.start[i] + uint64(d.varint())
+		unplane64(p.end, b[8*n:]) // zigzag durations
+		for i := 0; i < n; i++ {
+			p.end[i] = p.start[i] + uint64(unzigzag(p.end[i]))
 		}
 		size = int64(16 * n)
 	case colName, colMisc, colOrigin:
@@ -220,7 +315,15 @@ func (r *Reader) decodeColumn(c int, raw []byte, g *groupInfo, deps, p *chunk) (
 		} else if c == colOrigin {
 			lim = uint64(len(r.tab.origins))
 		}
-		out := make([]uint32, n)
+		var out []uint32
+		switch c {
+		case colName:
+			out = resize(p.name, n)
+		case colMisc:
+			out = resize(p.misc, n)
+		default:
+			out = resize(p.origin, n)
+		}
 		for i := range out {
 			v := d.uvarint()
 			if v >= lim {
@@ -239,8 +342,8 @@ func (r *Reader) decodeColumn(c int, raw []byte, g *groupInfo, deps, p *chunk) (
 		}
 		size = int64(4 * n)
 	case colText:
-		p.state = make([]uint32, n)
-		p.msg = make([]uint32, n)
+		p.state = resize(p.state, n)
+		p.msg = resize(p.msg, n)
 		for i := 0; i < n; i++ {
 			p.state[i] = d.uvarint32()
 		}
@@ -254,41 +357,17 @@ func (r *Reader) decodeColumn(c int, raw []byte, g *groupInfo, deps, p *chunk) (
 		}
 		size = int64(8 * n)
 	case colAttrs:
+		if err := r.decodeAttrCol(raw, g, &p.attrs, &p.secRaw); err != nil {
+			return 0, err
+		}
+		d.i = len(d.b)
 		a := &p.attrs
-		a.off = make([]uint32, n+1)
-		total := uint64(0)
-		for i := 0; i < n && d.err == nil; i++ {
-			total += d.limit(uint64(d.len()))
-			if total > uint64(len(raw)) {
-				d.fail(errRange)
-			}
-			a.off[i+1] = uint32(total)
-		}
-		if d.err == nil {
-			a.kt = make([]uint32, 0, total)
-			a.val = make([]uint32, 0, total)
-			nkeys := uint64(r.tab.keys.count())
-			for j := uint64(0); j < total && d.err == nil; j++ {
-				kt := d.uvarint()
-				if kt>>3 >= nkeys {
-					d.fail(errors.New("attribute key id out of range"))
-				}
-				a.kt = append(a.kt, uint32(kt>>3)<<ktKeyShift|uint32(kt&7))
-			}
-			for j := range a.kt {
-				if d.err != nil {
-					break
-				}
-				kt, v := decodeAttrValue(&d, a.kt[j], a, g.nstrs)
-				a.kt[j] = kt
-				a.val = append(a.val, v)
-			}
-		}
-		size = int64(12*total + 4*uint64(n) + 8*uint64(len(a.nums)))
+		size = int64(12*len(a.kt) + 4*n + 8*len(a.nums))
 	case colEvents:
 		rows := d.count(2)
-		p.evOff = make([]uint32, 1, rows+1)
-		p.evAttrs.off = []uint32{0}
+		p.evOff = append(p.evOff[:0], 0)
+		p.evRows, p.evTime, p.evName, p.evDrop = p.evRows[:0], p.evTime[:0], p.evName[:0], p.evDrop[:0]
+		p.evAttrs.reset()
 		row := 0
 		for i := 0; i < rows && d.err == nil; i++ {
 			delta := d.uvarint()
@@ -319,8 +398,9 @@ func (r *Reader) decodeColumn(c int, raw []byte, g *groupInfo, deps, p *chunk) (
 		size = int64(len(p.evTime)*20 + len(p.evAttrs.kt)*8 + len(p.evRows)*8)
 	case colLinks:
 		rows := d.count(2)
-		p.lnOff = make([]uint32, 1, rows+1)
-		p.lnAttrs.off = []uint32{0}
+		p.lnOff = append(p.lnOff[:0], 0)
+		p.lnRows, p.lnTrace, p.lnSpan, p.lnState, p.lnFlags, p.lnDrop = p.lnRows[:0], p.lnTrace[:0], p.lnSpan[:0], p.lnState[:0], p.lnFlags[:0], p.lnDrop[:0]
+		p.lnAttrs.reset()
 		row := 0
 		for i := 0; i < rows && d.err == nil; i++ {
 			delta := d.uvarint()
@@ -360,7 +440,11 @@ func (r *Reader) decodeColumn(c int, raw []byte, g *groupInfo, deps, p *chunk) (
 		if uint32(cnt) != g.nstrs {
 			return 0, fmt.Errorf("string count %d, directory says %d", cnt, g.nstrs)
 		}
-		sd := &strDict{offs: make([]uint32, 1, cnt+1)}
+		sd := p.strs
+		if sd == nil {
+			sd = &strDict{}
+		}
+		sd.offs = append(slices.Grow(sd.offs[:0], cnt+1), 0)
 		total := uint64(0)
 		for i := 0; i < cnt && d.err == nil; i++ {
 			total += d.limit(uint64(len(raw)))
@@ -442,71 +526,20 @@ func (r *Reader) keyAttrs(ctx context.Context, gi int, key uint32) (*attrList, e
 	g := &r.groups[gi]
 	ref := g.cols[colAttrs]
 	what := fmt.Sprintf("group %d column %s", gi, colNames[colAttrs])
-	raw, err := r.readPage(ctx, ref, what)
+	stored, err := r.readRange(ctx, ref.off, int64(ref.size), what)
 	if err != nil {
 		return nil, err
+	}
+	var raw []byte
+	if len(stored) > 0 && stored[0] == codecRaw && uint32(len(stored)) == ref.size && crc32c(stored) == ref.crc && uint32(len(stored)-1) == ref.raw {
+		raw = stored[1:] // the usual case: sections compressed, the page not
+	} else if raw, err = decodePage(stored, ref, nil); err != nil {
+		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: ref.off, Err: fmt.Errorf("%s: %w", what, err)}
 	}
 	a, err := r.decodeKeyAttrs(raw, g, key)
 	if err != nil {
 		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: ref.off, Err: fmt.Errorf("%s: %w", what, err)}
 	}
 	r.cache.put(ck, a, int64(4*len(a.off)+8*len(a.kt)+8*len(a.nums)+64))
-	return a, nil
-}
-
-// decodeKeyAttrs parses an attrs column page (validating it as decodeColumn
-// does) and keeps only the entries of key.
-func (r *Reader) decodeKeyAttrs(raw []byte, g *groupInfo, key uint32) (*attrList, error) {
-	n := g.rows
-	d := decbuf{b: raw}
-	counts := make([]uint32, n)
-	total := uint64(0)
-	for i := 0; i < n && d.err == nil; i++ {
-		c := d.limit(uint64(d.len()))
-		total += c
-		if total > uint64(len(raw)) {
-			d.fail(errRange)
-		}
-		counts[i] = uint32(c)
-	}
-	a := &attrList{off: make([]uint32, 1, n+1)}
-	// keys: remember which entries are ours (positions, in order)
-	nkeys := uint64(r.tab.keys.count())
-	kts := make([]uint8, total) // type per entry, 0xff: another key
-	for j := uint64(0); j < total && d.err == nil; j++ {
-		kt := d.uvarint()
-		if kt>>3 >= nkeys {
-			d.fail(errors.New("attribute key id out of range"))
-			break
-		}
-		t := uint8(kt & 7)
-		if uint32(kt>>3) != key {
-			t |= 0x80
-		}
-		kts[j] = t
-	}
-	var scratch attrList
-	j := 0
-	for i := 0; i < n && d.err == nil; i++ {
-		for e := uint32(0); e < counts[i] && d.err == nil; e++ {
-			t := kts[j]
-			j++
-			if t&0x80 != 0 {
-				scratch.nums = scratch.nums[:0]
-				decodeAttrValue(&d, uint32(t&7), &scratch, g.nstrs)
-				continue
-			}
-			kt, v := decodeAttrValue(&d, key<<ktKeyShift|uint32(t), a, g.nstrs)
-			a.kt = append(a.kt, kt)
-			a.val = append(a.val, v)
-		}
-		a.off = append(a.off, uint32(len(a.kt)))
-	}
-	if d.err != nil {
-		return nil, fmt.Errorf("at byte %d: %w", d.off, d.err)
-	}
-	if d.len() != 0 {
-		return nil, fmt.Errorf("at byte %d: %w", d.off, errTrailing)
-	}
 	return a, nil
 }

@@ -1,6 +1,7 @@
 package block
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -186,12 +187,24 @@ func (w *blockWriter) writeValuePages() error {
 		page, n = page[:0], 0
 		return nil
 	}
-	pairs := w.valPairs
-	for i := 0; i < len(pairs); {
-		h := uint32(pairs[i] >> 32)
+	// k-way merge of the groups' sorted hash lists, by hash then group
+	var hp hashHeap
+	for g, l := range w.valGroups {
+		if len(l) > 0 {
+			hp = append(hp, hashCursor{l: l, g: uint32(g)})
+		}
+	}
+	heap.Init(&hp)
+	for len(hp) > 0 {
+		h := hp[0].l[0]
 		groups = groups[:0]
-		for ; i < len(pairs) && uint32(pairs[i]>>32) == h; i++ {
-			groups = append(groups, uint32(pairs[i]))
+		for len(hp) > 0 && hp[0].l[0] == h {
+			groups = append(groups, hp[0].g)
+			if hp[0].l = hp[0].l[1:]; len(hp[0].l) == 0 {
+				heap.Pop(&hp)
+			} else {
+				heap.Fix(&hp, 0)
+			}
 		}
 		if n == 0 {
 			first, prev = h, h
@@ -207,6 +220,30 @@ func (w *blockWriter) writeValuePages() error {
 		}
 	}
 	return flush()
+}
+
+// hashCursor is the unmerged rest of one group's value hashes.
+type hashCursor struct {
+	l []uint32
+	g uint32
+}
+
+type hashHeap []hashCursor
+
+func (h hashHeap) Len() int { return len(h) }
+func (h hashHeap) Less(i, j int) bool {
+	if h[i].l[0] != h[j].l[0] {
+		return h[i].l[0] < h[j].l[0]
+	}
+	return h[i].g < h[j].g
+}
+func (h hashHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *hashHeap) Push(x any)   { *h = append(*h, x.(hashCursor)) }
+func (h *hashHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // valuePage reads (or takes from the cache) value index page i.

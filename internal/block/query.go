@@ -182,6 +182,15 @@ func (p *plan) prepare(ch *chunk) {
 			cp.eqID, cp.eqFound = ch.strs.lookup(cp.c.Value.Str)
 		}
 		cp.cache = cp.cache[:0]
+	}
+	p.setRows(ch)
+}
+
+// setRows points the conditions that scan the chunk's own span attributes
+// at ch (a Builder scans its segments with one prepared plan).
+func (p *plan) setRows(ch *chunk) {
+	for i := range p.conds {
+		cp := &p.conds[i]
 		if cp.rowAttrs == nil || !cp.keyCol {
 			cp.rowAttrs = &ch.attrs
 		}
@@ -247,7 +256,7 @@ func (p *plan) scan(ctx context.Context, ch *chunk, seen []uint64, emit func(r i
 			continue
 		}
 		if p.times {
-			st, en := ch.start[r], ch.end[r]
+			st, en := ch.start[r], ch.endAt(r)
 			var d uint64
 			if en >= st {
 				d = en - st
@@ -307,20 +316,20 @@ func (cp *condPlan) matchAny(ch *chunk, a *attrList, lo, hi int) bool {
 
 func (cp *condPlan) matchAttrs(ch *chunk, a *attrList, i int) bool {
 	lo, hi := a.off[i], a.off[i+1]
+	kts, vals := a.keys(i), a.val[lo:hi]
 	// Spans of one shape list their attributes in the same order: try the
 	// position where the key was last found first. A hit there is the
 	// answer unless the key occurs more than once in the row, so a failed
 	// match falls through to the full loop.
-	if h := lo + cp.hint; h < hi && a.kt[h]>>ktKeyShift == cp.keyID && cp.matchVal(ch, a, a.kt[h], a.val[h]) {
+	if h := cp.hint; int(h) < len(kts) && kts[h]>>ktKeyShift == cp.keyID && cp.matchVal(ch, a, kts[h], vals[h]) {
 		return true
 	}
-	for j := lo; j < hi; j++ {
-		kt := a.kt[j]
+	for j, kt := range kts {
 		if kt>>ktKeyShift != cp.keyID {
 			continue
 		}
-		if cp.matchVal(ch, a, kt, a.val[j]) {
-			cp.hint = j - lo
+		if cp.matchVal(ch, a, kt, vals[j]) {
+			cp.hint = uint32(j)
 			return true
 		}
 	}

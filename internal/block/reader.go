@@ -117,7 +117,7 @@ func (r *Reader) decodeIndex(b []byte) error {
 	if d.err != nil {
 		return r.indexErr(d.off, d.err)
 	}
-	stored := d.b
+	stored := d.rest()
 	ref := pageRef{size: uint32(len(stored)), raw: uint32(raw), crc: crc32c(stored)}
 	plain, err := decodePage(stored, ref, nil)
 	if err != nil {
@@ -329,12 +329,23 @@ func decodePageRef(d *decbuf, off int64) pageRef {
 
 // readRange reads size bytes at off of the data object.
 func (r *Reader) readRange(ctx context.Context, off, size int64, what string) ([]byte, error) {
+	return r.readRangeInto(ctx, off, size, what, nil)
+}
+
+// readRangeInto is readRange reading into dst's memory when it is large
+// enough.
+func (r *Reader) readRangeInto(ctx context.Context, off, size int64, what string, dst []byte) ([]byte, error) {
 	rc, err := r.bkt.GetRange(ctx, path.Join(r.dir, DataName), off, size)
 	if err != nil {
 		return nil, fmt.Errorf("read %s %s: %w", path.Join(r.dir, DataName), what, err)
 	}
 	defer rc.Close()
-	buf := make([]byte, size)
+	var buf []byte
+	if int64(cap(dst)) >= size {
+		buf = dst[:size]
+	} else {
+		buf = make([]byte, size)
+	}
 	if _, err := io.ReadFull(rc, buf); err != nil {
 		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: off, Err: fmt.Errorf("read %s: %w", what, err)}
 	}
@@ -368,13 +379,38 @@ func (r *Reader) tracePage(ctx context.Context, i int) (*tracePage, error) {
 	if v, ok := r.cache.get(key); ok {
 		return v.(*tracePage), nil
 	}
-	tpi := &r.tpages[i]
-	what := fmt.Sprintf("trace page %d", i)
-	raw, err := r.readPage(ctx, tpi.ref, what)
+	tp, err := r.tracePageInto(ctx, i, &tracePage{}, nil)
 	if err != nil {
 		return nil, err
 	}
-	tp := &tracePage{}
+	r.cache.put(key, tp, int64(len(tp.ids))*52)
+	return tp, nil
+}
+
+// traceScratch holds the buffers tracePageInto reuses.
+type traceScratch struct{ stored, raw []byte }
+
+// tracePageInto decodes trace page i into tp, reusing its memory (and that
+// of sc when not nil). It bypasses the cache.
+func (r *Reader) tracePageInto(ctx context.Context, i int, tp *tracePage, sc *traceScratch) (*tracePage, error) {
+	tpi := &r.tpages[i]
+	what := fmt.Sprintf("trace page %d", i)
+	var stored, rawBuf []byte
+	if sc != nil {
+		stored, rawBuf = sc.stored, sc.raw
+	}
+	stored, err := r.readRangeInto(ctx, tpi.ref.off, int64(tpi.ref.size), what, stored)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := decodePage(stored, tpi.ref, rawBuf)
+	if err != nil {
+		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: tpi.ref.off, Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	if sc != nil {
+		sc.stored, sc.raw = stored, raw
+	}
+	tp.ids, tp.firstRow, tp.rows, tp.minStart, tp.maxEnd = tp.ids[:0], tp.firstRow[:0], tp.rows[:0], tp.minStart[:0], tp.maxEnd[:0]
 	d := decbuf{b: raw}
 	row := tpi.firstRow
 	var prevMin uint64
@@ -407,6 +443,5 @@ func (r *Reader) tracePage(ctx context.Context, i int) (*tracePage, error) {
 	if d.err != nil {
 		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: tpi.ref.off, Err: fmt.Errorf("%s at byte %d: %w", what, d.off, d.err)}
 	}
-	r.cache.put(key, tp, int64(len(tp.ids))*52)
 	return tp, nil
 }

@@ -19,11 +19,37 @@ const (
 
 // attrList is a flat list of attributes of several owners (rows, events or
 // links): the attributes of owner i are kt[off[i]:off[i+1]].
+//
+// A Builder's span attributes store no kt per attribute: owner i's kt values
+// are the interned shape shapes.get(shp[i]) instead.
 type attrList struct {
-	off  []uint32
-	kt   []uint32
-	val  []uint32
-	nums []uint64 // values of kt entries with ktBig set
+	off    []uint32
+	kt     []uint32
+	val    []uint32
+	nums   []uint64 // values of kt entries with ktBig set
+	shp    []uint32 // per owner: shape id, when shapes is set
+	shapes *shapeTab
+}
+
+// addNum stores a 64-bit value and returns its index in nums. The spans of a
+// trace often repeat a value (a cart total, a request size), so the last few
+// values are reused when equal.
+func (a *attrList) addNum(v uint64) uint32 {
+	for k := len(a.nums) - 1; k >= 0 && k >= len(a.nums)-4; k-- {
+		if a.nums[k] == v {
+			return uint32(k)
+		}
+	}
+	a.nums = append(a.nums, v)
+	return uint32(len(a.nums) - 1)
+}
+
+// keys returns the kt values of owner i, parallel to val[off[i]:off[i+1]].
+func (a *attrList) keys(i int) []uint32 {
+	if a.shapes != nil {
+		return a.shapes.get(a.shp[i])
+	}
+	return a.kt[a.off[i]:a.off[i+1]]
 }
 
 func (a *attrList) reset() {
@@ -71,7 +97,10 @@ type chunk struct {
 	spanID []span.SpanID
 	parent []span.SpanID
 	start  []uint64
-	end    []uint64
+	end    []uint64 // block chunks; segments of a Builder hold dur and endX
+	dur    []uint32 // Builder segments: end-start, or durEscape
+	endX   map[int32]uint64
+	next   []int32 // Builder segments: next row of the same trace, -1 at the end
 	name   []uint32
 	misc   []uint32
 	origin []uint32
@@ -96,6 +125,8 @@ type chunk struct {
 	lnAttrs attrList
 
 	strs *strDict
+
+	secRaw [][]byte // attrs column of a block chunk: decoded sections, for reuse
 }
 
 // sparseRange returns the [lo, hi) item range of row r in a sparse list.
@@ -149,14 +180,14 @@ func (ch *chunk) attrSlice(t *tables, a *attrList, i int) ([]span.Attr, error) {
 	if lo == hi {
 		return nil, nil
 	}
+	kts, vals := a.keys(i), a.val[lo:hi]
 	out := make([]span.Attr, 0, hi-lo)
-	for j := lo; j < hi; j++ {
-		kt := a.kt[j]
+	for j, kt := range kts {
 		key := kt >> ktKeyShift
 		if int(key) >= t.keys.count() {
 			return nil, errors.New("attribute key id out of range")
 		}
-		v, err := ch.value(a, kt, a.val[j])
+		v, err := ch.value(a, kt, vals[j])
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +242,7 @@ func (ch *chunk) appendSpan(t *tables, r int, tid span.TraceID, oc *originCopier
 		Name:          t.names.str(ch.name[r]),
 		Kind:          m.kind,
 		StartUnixNano: ch.start[r],
-		EndUnixNano:   ch.end[r],
+		EndUnixNano:   ch.endAt(r),
 		DroppedAttrs:  m.dAttrs,
 		DroppedEvents: m.dEvents,
 		DroppedLinks:  m.dLinks,

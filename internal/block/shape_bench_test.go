@@ -49,8 +49,8 @@ func shapeSet(tb testing.TB) (objstore.Bucket, []string) {
 			for done := 0; done < n; done += 1000 {
 				b.Append(g.batch(100))
 			}
-			for t := 0; t < len(b.tIDs); t += 997 {
-				shapeSetIDs = append(shapeSetIDs, b.tIDs[t])
+			for t := 0; t < b.ntraces(); t += 997 {
+				shapeSetIDs = append(shapeSetIDs, b.traceID(t))
 			}
 			m, err := b.Write(context.Background(), bkt, fmt.Sprintf("t/%d", i), Meta{ID: fmt.Sprint(i)})
 			if err != nil {
@@ -215,6 +215,20 @@ func BenchmarkShapeWriteCompact(b *testing.B) {
 	}
 	b.Run("builder", func(b *testing.B) {
 		var bl *Builder
+		// Heap held by the finished Builder: HeapInuse (spans of pages in
+		// use, fragmentation included) after a GC, before and after.
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		bl = NewBuilder()
+		for _, batch := range batches[0] {
+			bl.Append(batch)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		inuse := int64(m1.HeapInuse) - int64(m0.HeapInuse)
+		runtime.KeepAlive(bl)
+		bl = nil
 		heap := peakHeap(func() {
 			bl = NewBuilder()
 			for _, batch := range batches[0] {
@@ -231,6 +245,7 @@ func BenchmarkShapeWriteCompact(b *testing.B) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(heap)/n, "peakB/span")
+		b.ReportMetric(float64(inuse)/n, "inuseB/span")
 		b.ReportMetric(float64(bl.MemSize())/n, "memsizeB/span")
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/span")
 	})

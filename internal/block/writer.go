@@ -9,7 +9,6 @@ import (
 	"math"
 	"path"
 	"slices"
-	"sort"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/thanos-io/objstore"
@@ -38,12 +37,13 @@ type blockWriter struct {
 	groups []groupInfo
 	tpages []tracePageInfo
 	vpages []valuePageInfo
-	hashes []uint64
+	bloom  bloom // filled as traces are added
 
 	// pruning index: (id<<32 | group) pairs, per-group stamps (group+1)
 	namePairs   []uint64
 	originPairs []uint64
-	valPairs    []uint64 // (value hash<<32 | group)
+	valGroups   [][]uint32 // per group: sorted distinct value hashes
+	gVals       []uint32   // value hashes of the group being built
 	nameSeen    []uint32
 	originSeen  []uint32
 	valSeen     []uint64 // per page string id: bit k set when key k < 64 was noted
@@ -78,13 +78,18 @@ type blockWriter struct {
 	page        *strDict
 
 	cols    [numCols][]byte
+	u64s    []uint64
+	attrCol attrColWriter
 	pageBuf []byte
 	scratch []byte
 }
 
-func newBlockWriter(ctx context.Context, bkt objstore.Bucket, dir string) *blockWriter {
+// newBlockWriter starts a block; traces bounds the number of traces it will
+// hold (it sizes the bloom filter).
+func newBlockWriter(ctx context.Context, bkt objstore.Bucket, dir string, traces int) *blockWriter {
 	w := &blockWriter{
 		ctx: ctx, bkt: bkt, dir: dir,
+		bloom:     newBloom(traces),
 		miscMap:   make(map[miscEntry]uint32),
 		resMap:    make(map[string]uint32),
 		scMap:     make(map[string]uint32),
@@ -130,19 +135,18 @@ func (w *blockWriter) abort(err error) error {
 func (w *blockWriter) addBuilder(b *Builder) error {
 	w.src = b
 	w.remap(b)
-	order := make([]int32, len(b.tIDs))
+	order := make([]int32, b.ntraces())
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortFunc(order, func(x, y int32) int { return bytes.Compare(b.tIDs[x][:], b.tIDs[y][:]) })
+	slices.SortFunc(order, func(x, y int32) int {
+		a, c := b.traces.ptr(int(x)), b.traces.ptr(int(y))
+		return bytes.Compare(a.id[:], c.id[:])
+	})
 	var rows []int32
 	for _, t := range order {
-		rows = rows[:0]
-		for r := b.tFirst[t]; r >= 0; r = b.next[r] {
-			rows = append(rows, r)
-		}
-		sort.SliceStable(rows, func(i, j int) bool { return b.ch.start[rows[i]] < b.ch.start[rows[j]] })
-		if err := w.addTrace(b.tIDs[t], rows); err != nil {
+		rows = b.traceRows(t, rows[:0])
+		if err := w.addTrace(b.traceID(int(t)), rows); err != nil {
 			return err
 		}
 	}
@@ -156,10 +160,12 @@ func (w *blockWriter) addTrace(id span.TraceID, rows []int32) error {
 	b := w.src
 	minS, maxE := uint64(math.MaxUint64), uint64(0)
 	for _, r := range rows {
-		minS = min(minS, b.ch.start[r])
-		maxE = max(maxE, b.ch.end[r])
-		w.minT = min(w.minT, b.ch.start[r])
-		w.maxT = max(w.maxT, b.ch.start[r])
+		c, i := b.seg(r)
+		s := c.start[i]
+		minS = min(minS, s)
+		maxE = max(maxE, c.endAt(i))
+		w.minT = min(w.minT, s)
+		w.maxT = max(w.maxT, s)
 	}
 	// trace index entry
 	if w.tpN == 0 {
@@ -173,7 +179,7 @@ func (w *blockWriter) addTrace(id span.TraceID, rows []int32) error {
 	w.tp = appendVarint(w.tp, int64(maxE-minS))
 	w.tpPrevMin = minS
 	w.tpN++
-	w.hashes = append(w.hashes, traceHash(id))
+	w.bloom.add(traceHash(id))
 	ord := w.traces
 	w.traces++
 	w.spans += int64(len(rows))
@@ -217,6 +223,12 @@ func (w *blockWriter) flushTracePage() error {
 	w.tp = w.tp[:0]
 	w.tpN = 0
 	return nil
+}
+
+func (w *blockWriter) writeRawPage(raw []byte) (pageRef, error) {
+	w.pageBuf = appendRawPage(w.pageBuf[:0], raw)
+	ref := pageRef{off: w.off, size: uint32(len(w.pageBuf)), raw: uint32(len(raw)), crc: crc32c(w.pageBuf)}
+	return ref, w.write(w.pageBuf)
 }
 
 func (w *blockWriter) writePage(raw []byte) (pageRef, error) {
@@ -294,7 +306,7 @@ func (w *blockWriter) remap(b *Builder) {
 		svc := w.svc.internBytes(b.svc.bytes(uint32(p >> 32)))
 		w.pairs[uint64(svc)<<32|uint64(w.nameRemap[uint32(p)])] = struct{}{}
 	}
-	n := b.ch.strs.count()
+	n := b.strs.count()
 	if cap(w.strGen) < n {
 		w.strGen = make([]uint32, n)
 		w.strMap = make([]uint32, n)
@@ -309,7 +321,7 @@ func (w *blockWriter) pageStr(id uint32) uint32 {
 	if w.strGen[id] == w.gen {
 		return w.strMap[id]
 	}
-	p := w.page.internBytes(w.src.ch.strs.bytes(id))
+	p := w.page.internBytes(w.src.strs.bytes(id))
 	w.strGen[id] = w.gen
 	w.strMap[id] = p
 	return p
@@ -331,7 +343,6 @@ func (w *blockWriter) flushGroup() error {
 		return nil
 	}
 	b := w.src
-	c := &b.ch
 	rows := w.gRows
 	g := groupInfo{firstRow: w.spans - int64(len(rows)), rows: len(rows), firstTrace: w.gFirstTr,
 		minStart: math.MaxUint64, minDur: math.MaxUint64}
@@ -343,10 +354,11 @@ func (w *blockWriter) flushGroup() error {
 		g.firstRow = 0
 	}
 	for _, r := range rows {
-		s := c.start[r]
+		c, i := b.seg(r)
+		s := c.start[i]
 		g.minStart = min(g.minStart, s)
 		g.maxStart = max(g.maxStart, s)
-		d := dur(s, c.end[r])
+		d := dur(s, c.endAt(i))
 		g.minDur = min(g.minDur, d)
 		g.maxDur = max(g.maxDur, d)
 	}
@@ -366,15 +378,16 @@ func (w *blockWriter) flushGroup() error {
 	for _, n := range w.gRuns {
 		run := rows[i : i+int(n)]
 		for j, r := range run {
-			ids = append(ids, c.spanID[r][:]...)
-			p := c.parent[r]
+			c, ri := b.seg(r)
+			ids = append(ids, c.spanID[ri][:]...)
+			p := c.parent[ri]
 			switch {
 			case p.IsZero():
 				par = append(par, 0)
 			default:
 				code := uint64(1)
 				for k := j - 1; k >= 0 && k >= j-parentLookback; k-- {
-					if c.spanID[run[k]] == p {
+					if kc, ki := b.seg(run[k]); kc.spanID[ki] == p {
 						code = uint64(2 + (j - 1 - k))
 						break
 					}
@@ -385,16 +398,22 @@ func (w *blockWriter) flushGroup() error {
 				}
 			}
 			if j == 0 {
-				tim = appendUvarint(tim, c.start[r]-g.minStart)
+				w.u64s = append(w.u64s, c.start[ri]-g.minStart)
 			} else {
-				tim = appendUvarint(tim, c.start[r]-c.start[run[j-1]])
+				pc, pi := b.seg(run[j-1])
+				w.u64s = append(w.u64s, c.start[ri]-pc.start[pi])
 			}
 		}
 		i += int(n)
 	}
+	tim = appendPlanes64(tim, w.u64s)
+	w.u64s = w.u64s[:0]
 	for _, r := range rows {
-		tim = appendVarint(tim, int64(c.end[r]-c.start[r]))
+		c, i := b.seg(r)
+		w.u64s = append(w.u64s, zigzag(int64(c.endAt(i)-c.start[i])))
 	}
+	tim = appendPlanes64(tim, w.u64s)
+	w.u64s = w.u64s[:0]
 	w.cols[colSpanID], w.cols[colParent], w.cols[colTimes] = ids, par, tim
 	// name, misc, origin, text
 	nm, ms, or, tx := w.cols[colName], w.cols[colMisc], w.cols[colOrigin], w.cols[colText]
@@ -402,9 +421,10 @@ func (w *blockWriter) flushGroup() error {
 	w.nameSeen = growStamps(w.nameSeen, w.tab.names.count())
 	w.originSeen = growStamps(w.originSeen, len(w.tab.origins))
 	for _, r := range rows {
-		name, orig := w.nameRemap[c.name[r]], w.originRemap[c.origin[r]]
+		c, i := b.seg(r)
+		name, orig := w.nameRemap[c.name[i]], w.originRemap[c.origin[i]]
 		nm = appendUvarint(nm, uint64(name))
-		ms = appendUvarint(ms, uint64(w.miscRemap[c.misc[r]]))
+		ms = appendUvarint(ms, uint64(w.miscRemap[c.misc[i]]))
 		or = appendUvarint(or, uint64(orig))
 		if w.nameSeen[name] != gi+1 {
 			w.nameSeen[name] = gi + 1
@@ -416,39 +436,62 @@ func (w *blockWriter) flushGroup() error {
 		}
 	}
 	for _, r := range rows {
-		tx = appendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[r]].state)))
+		c, i := b.seg(r)
+		tx = appendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[i]].state)))
 	}
 	for _, r := range rows {
-		tx = appendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[r]].msg)))
+		c, i := b.seg(r)
+		tx = appendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[i]].msg)))
 	}
 	w.cols[colName], w.cols[colMisc], w.cols[colOrigin], w.cols[colText] = nm, ms, or, tx
-	// attrs: counts, then entries
-	at := w.cols[colAttrs]
+	// attrs: the order section and a section per key
+	ac := &w.attrCol
+	ac.reset()
 	for _, r := range rows {
-		at = appendUvarint(at, uint64(c.attrs.off[r+1]-c.attrs.off[r]))
+		c, i := b.seg(r)
+		ac.order = appendUvarint(ac.order, uint64(c.attrs.off[i+1]-c.attrs.off[i]))
 	}
 	for _, r := range rows {
-		at = w.appendAttrKeys(at, &c.attrs, int(r))
+		c, i := b.seg(r)
+		ac.order = w.appendAttrKeys(ac.order, &c.attrs, i)
 	}
-	for _, r := range rows {
-		at = w.appendAttrValues(at, &c.attrs, int(r))
+	for gi, r := range rows {
+		c, i := b.seg(r)
+		vals := c.attrs.val[c.attrs.off[i]:c.attrs.off[i+1]]
+		for j, kt := range c.attrs.keys(i) {
+			x := ac.entry(w.keyRemap[kt>>ktKeyShift], gi, kt&ktTypeMask)
+			if span.ValueType(kt&ktTypeMask) == span.TypeInt {
+				num := uint64(vals[j])
+				if kt&ktBig != 0 {
+					num = c.attrs.nums[vals[j]]
+				}
+				ac.ints[x] = append(ac.ints[x], zigzag(int64(num)))
+				continue
+			}
+			ac.bufs[x] = w.appendAttrValue(ac.bufs[x], &c.attrs, kt, vals[j])
+		}
 	}
-	w.cols[colAttrs] = at
+	w.cols[colAttrs] = ac.finish(w.cols[colAttrs], &w.scratch)
 	// events and links: sparse
 	ev, ln := w.cols[colEvents], w.cols[colLinks]
 	var evRows, lnRows []int
 	for gi, r := range rows {
-		if lo, hi := sparseRange(c.evRows, c.evOff, int(r)); hi > lo {
-			evRows = append(evRows, gi)
+		c, i := b.seg(r)
+		if len(c.evRows) > 0 {
+			if lo, hi := sparseRange(c.evRows, c.evOff, i); hi > lo {
+				evRows = append(evRows, gi)
+			}
 		}
-		if lo, hi := sparseRange(c.lnRows, c.lnOff, int(r)); hi > lo {
-			lnRows = append(lnRows, gi)
+		if len(c.lnRows) > 0 {
+			if lo, hi := sparseRange(c.lnRows, c.lnOff, i); hi > lo {
+				lnRows = append(lnRows, gi)
+			}
 		}
 	}
 	ev = appendUvarint(ev, uint64(len(evRows)))
 	prev := 0
 	for _, gi := range evRows {
-		r := int(rows[gi])
+		c, r := b.seg(rows[gi])
 		lo, hi := sparseRange(c.evRows, c.evOff, r)
 		ev = appendUvarint(ev, uint64(gi-prev))
 		prev = gi
@@ -464,7 +507,7 @@ func (w *blockWriter) flushGroup() error {
 	ln = appendUvarint(ln, uint64(len(lnRows)))
 	prev = 0
 	for _, gi := range lnRows {
-		r := int(rows[gi])
+		c, r := b.seg(rows[gi])
 		lo, hi := sparseRange(c.lnRows, c.lnOff, r)
 		ln = appendUvarint(ln, uint64(gi-prev))
 		prev = gi
@@ -490,12 +533,19 @@ func (w *blockWriter) flushGroup() error {
 	g.nstrs = uint32(w.page.count())
 
 	for col := range w.cols {
-		ref, err := w.writePage(w.cols[col])
+		write := w.writePage
+		if col == colAttrs {
+			write = w.writeRawPage // its sections are compressed
+		}
+		ref, err := write(w.cols[col])
 		if err != nil {
 			return err
 		}
 		g.cols[col] = ref
 	}
+	slices.Sort(w.gVals)
+	w.valGroups = append(w.valGroups, slices.Clone(slices.Compact(w.gVals)))
+	w.gVals = w.gVals[:0]
 	w.groups = append(w.groups, g)
 	w.gRows = w.gRows[:0]
 	w.gRuns = w.gRuns[:0]
@@ -527,13 +577,13 @@ func (w *blockWriter) noteValue(key, sid uint32) {
 	w.hbuf = append(w.hbuf, kb...)
 	w.hbuf = append(w.hbuf, w.page.bytes(sid)...)
 	h := uint32(xxhash.Sum64(w.hbuf))
-	w.valPairs = append(w.valPairs, uint64(h)<<32|uint64(len(w.groups)))
+	w.gVals = append(w.gVals, h)
 }
 
 // finishPruning writes the value index pages and builds the name and
 // origin postings.
 func (w *blockWriter) finishPruning() error {
-	for _, p := range []*[]uint64{&w.namePairs, &w.originPairs, &w.valPairs} {
+	for _, p := range []*[]uint64{&w.namePairs, &w.originPairs} {
 		slices.Sort(*p)
 		*p = slices.Compact(*p)
 	}
@@ -541,7 +591,7 @@ func (w *blockWriter) finishPruning() error {
 	w.originPost = buildPostings(w.originPairs, len(w.tab.origins))
 	w.namePairs, w.originPairs = nil, nil
 	err := w.writeValuePages()
-	w.valPairs = nil
+	w.valGroups = nil
 	return err
 }
 
@@ -555,56 +605,54 @@ func dur(start, end uint64) uint64 {
 // appendAttrEntries appends owner i's attributes of a: per attribute the
 // block key id and type as key<<3|type, then the value.
 func (w *blockWriter) appendAttrEntries(dst []byte, a *attrList, i int) []byte {
-	for j := a.off[i]; j < a.off[i+1]; j++ {
-		dst = w.appendAttrKey(dst, a, j)
-		dst = w.appendAttrValue(dst, a, j)
+	vals := a.val[a.off[i]:a.off[i+1]]
+	for j, kt := range a.keys(i) {
+		dst = w.appendAttrKey(dst, kt)
+		dst = w.appendAttrValue(dst, a, kt, vals[j])
 	}
 	return dst
 }
 
 func (w *blockWriter) appendAttrKeys(dst []byte, a *attrList, i int) []byte {
-	for j := a.off[i]; j < a.off[i+1]; j++ {
-		dst = w.appendAttrKey(dst, a, j)
+	for _, kt := range a.keys(i) {
+		dst = w.appendAttrKey(dst, kt)
 	}
 	return dst
 }
 
 func (w *blockWriter) appendAttrValues(dst []byte, a *attrList, i int) []byte {
-	for j := a.off[i]; j < a.off[i+1]; j++ {
-		dst = w.appendAttrValue(dst, a, j)
+	vals := a.val[a.off[i]:a.off[i+1]]
+	for j, kt := range a.keys(i) {
+		dst = w.appendAttrValue(dst, a, kt, vals[j])
 	}
 	return dst
 }
 
-func (w *blockWriter) appendAttrKey(dst []byte, a *attrList, j uint32) []byte {
-	kt := a.kt[j]
+func (w *blockWriter) appendAttrKey(dst []byte, kt uint32) []byte {
 	return appendUvarint(dst, uint64(w.keyRemap[kt>>ktKeyShift])<<3|uint64(kt&ktTypeMask))
 }
 
-func (w *blockWriter) appendAttrValue(dst []byte, a *attrList, j uint32) []byte {
-	{
-		kt, v := a.kt[j], a.val[j]
-		t := kt & ktTypeMask
+func (w *blockWriter) appendAttrValue(dst []byte, a *attrList, kt, v uint32) []byte {
+	t := kt & ktTypeMask
+	switch span.ValueType(t) {
+	case span.TypeString, span.TypeBytes, span.TypeArray, span.TypeMap:
+		sid := w.pageStr(v)
+		dst = appendUvarint(dst, uint64(sid))
+		if t == uint32(span.TypeString) {
+			w.noteValue(w.keyRemap[kt>>ktKeyShift], sid)
+		}
+	case span.TypeBool, span.TypeInt, span.TypeDouble:
+		num := uint64(v)
+		if kt&ktBig != 0 {
+			num = a.nums[v]
+		}
 		switch span.ValueType(t) {
-		case span.TypeString, span.TypeBytes, span.TypeArray, span.TypeMap:
-			sid := w.pageStr(v)
-			dst = appendUvarint(dst, uint64(sid))
-			if t == uint32(span.TypeString) {
-				w.noteValue(w.keyRemap[kt>>ktKeyShift], sid)
-			}
-		case span.TypeBool, span.TypeInt, span.TypeDouble:
-			num := uint64(v)
-			if kt&ktBig != 0 {
-				num = a.nums[v]
-			}
-			switch span.ValueType(t) {
-			case span.TypeDouble:
-				dst = appendU64(dst, num)
-			case span.TypeInt:
-				dst = appendVarint(dst, int64(num))
-			default:
-				dst = appendUvarint(dst, num)
-			}
+		case span.TypeDouble:
+			dst = appendU64(dst, num)
+		case span.TypeInt:
+			dst = appendVarint(dst, int64(num))
+		default:
+			dst = appendUvarint(dst, num)
 		}
 	}
 	return dst
@@ -628,7 +676,7 @@ func (w *blockWriter) finish(meta Meta) (Meta, error) {
 		return meta, fmt.Errorf("upload %s: %w", DataName, err)
 	}
 	dataSize := w.off
-	idx := w.encodeIndex(dataSize, newBloom(w.hashes))
+	idx := w.encodeIndex(dataSize, w.bloom)
 	if err := w.bkt.Upload(w.ctx, path.Join(w.dir, IndexName), bytes.NewReader(idx)); err != nil {
 		return meta, fmt.Errorf("upload %s: %w", IndexName, err)
 	}
@@ -791,7 +839,7 @@ func appendDict(b []byte, d *strDict) []byte {
 // returns meta completed with the block's statistics. meta.json is written
 // last. Write does not modify b, so queries may run on b concurrently.
 func (b *Builder) Write(ctx context.Context, bkt objstore.Bucket, dir string, meta Meta) (Meta, error) {
-	w := newBlockWriter(ctx, bkt, dir)
+	w := newBlockWriter(ctx, bkt, dir, b.ntraces())
 	if err := w.addBuilder(b); err != nil {
 		return meta, w.abort(fmt.Errorf("write block %s: %w", dir, err))
 	}
