@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -88,6 +89,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer lock.Close()
+
+	if os.Getenv("GOMEMLIMIT") == "" {
+		if lim := cfg.MemoryLimit(); lim > 0 {
+			debug.SetMemoryLimit(lim)
+			log.Info("memory limit set", "bytes", lim)
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

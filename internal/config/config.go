@@ -46,6 +46,11 @@ type Config struct {
 	Tenant string `yaml:"tenant"`
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// MemoryLimitBytes is the Go runtime's soft memory limit: the garbage
+	// collector works harder as the heap nears it. 0 derives it from the
+	// store's budgets (see MemoryLimit); -1 sets none. A GOMEMLIMIT
+	// environment variable takes precedence over both.
+	MemoryLimitBytes int64 `yaml:"memory_limit_bytes"`
 
 	Ingest ingest.Config `yaml:"ingest"`
 	Store  store.Config  `yaml:"store"`
@@ -86,6 +91,20 @@ func Load(path string) (Config, error) {
 		return cfg, fmt.Errorf("parse config %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// MemoryLimit returns the soft memory limit to set, or -1 for none. The
+// automatic limit covers the heads the store may hold (the growing one and
+// the sealed ones waiting to be written), the page cache, and 16 MiB for
+// requests in flight and the rest of the process.
+func (c *Config) MemoryLimit() int64 {
+	switch {
+	case c.MemoryLimitBytes > 0:
+		return c.MemoryLimitBytes
+	case c.MemoryLimitBytes < 0:
+		return -1
+	}
+	return int64(c.Store.MaxPendingFlushes+1)*c.Store.MaxHeadBytes + c.Store.PageCacheBytes + 16<<20
 }
 
 // Validate checks every setting and reports all problems at once.
@@ -141,6 +160,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Tenant == "" || strings.ContainsAny(c.Tenant, "/\\ ") {
 		errs = append(errs, fmt.Errorf("tenant %q: want a non-empty name without slashes or spaces", c.Tenant))
+	}
+	if c.MemoryLimitBytes < -1 || (c.MemoryLimitBytes > 0 && c.MemoryLimitBytes < 16<<20) {
+		errs = append(errs, fmt.Errorf("memory_limit_bytes must be -1 (none), 0 (automatic) or at least 16 MiB, got %d", c.MemoryLimitBytes))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown_timeout must be positive"))

@@ -54,14 +54,14 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxHeadSpans:         250_000,
-		MaxHeadBytes:         24 << 20,
+		MaxHeadBytes:         8 << 20,
 		MaxHeadAge:           time.Minute,
-		MaxPendingFlushes:    2,
+		MaxPendingFlushes:    1,
 		Retention:            7 * 24 * time.Hour,
 		CompactionInterval:   15 * time.Second,
 		CompactionMinBlocks:  4,
 		MaxBlockSpans:        4_000_000,
-		PageCacheBytes:       32 << 20,
+		PageCacheBytes:       16 << 20,
 		WALSync:              wal.SyncGroup,
 		WALGroupCommitWindow: 2 * time.Millisecond,
 		WALSegmentBytes:      64 << 20,
