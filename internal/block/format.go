@@ -42,7 +42,7 @@ const headerSize = 8
 
 // Tunables of the writer (readers take them from the index).
 const (
-	maxGroupRows   = 8192 // rows per row group
+	maxGroupRows   = 2048 // rows per row group
 	tracesPerPage  = 256  // entries per trace index page
 	maxPageRaw     = 64 << 20
 	parentLookback = 256 // rows searched back for a parent reference
