@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -14,11 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/thanos-io/objstore/providers/filesystem"
-
-	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -58,22 +54,7 @@ func fixture() *span.Batch {
 
 func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	dir := t.TempDir()
-	bkt, err := filesystem.NewBucket(filepath.Join(dir, "blocks"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := store.DefaultConfig()
-	cfg.WALSync = "none"
-	db, err := store.Open(context.Background(), cfg, store.Options{Tenant: "t", WALDir: filepath.Join(dir, "wal"), Bucket: bkt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	b := fixture()
-	if err := db.Append(context.Background(), otlp.MarshalProto(nil, b), b); err != nil {
-		t.Fatal(err)
-	}
+	db := testutil.OpenStore(t, fixture())
 	mux := http.NewServeMux()
 	a := New(db, nil)
 	a.now = func() time.Time { return time.Unix(0, 1_764_000_000_000_000_000).Add(time.Hour) }

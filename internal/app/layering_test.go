@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"internal/engine":   {"internal/span", "internal/search", "internal/traceql", "internal/store"},
 	"internal/tempo":    {"internal/api", "internal/engine", "internal/traceql", "internal/span", "internal/search", "internal/otlp"},
 	"internal/config":   {"internal/ingest", "internal/store", "internal/wal", "gopkg.in/yaml.v3"},
+	"internal/testutil": {"internal/span", "internal/otlp", "internal/store", "github.com/thanos-io/objstore"},
 	"internal/loadgen":  {"internal/span", "google.golang.org/"},
 	"internal/querycli": {},
 	"internal/demo":     {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},

@@ -12,32 +12,16 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/thanos-io/objstore/providers/filesystem"
-
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // openDB opens a store on a temporary directory with a filesystem bucket.
-func openDB(t *testing.T) *store.DB {
-	t.Helper()
-	dir := t.TempDir()
-	bkt, err := filesystem.NewBucket(filepath.Join(dir, "blocks"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := store.DefaultConfig()
-	cfg.WALSync = "none"
-	db, err := store.Open(context.Background(), cfg, store.Options{Tenant: "t", WALDir: filepath.Join(dir, "wal"), Bucket: bkt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+func openDB(t *testing.T) *store.DB { return testutil.OpenStore(t) }
 
 // serve mounts the API under /jaeger, as the app does.
 func serve(t *testing.T, db *store.DB) *httptest.Server {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -20,7 +19,6 @@ import (
 	"github.com/jaegertracing/jaeger-idl/thrift-gen/jaeger"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/thanos-io/objstore/providers/filesystem"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -30,6 +28,7 @@ import (
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/testutil"
 )
 
 // storeAppender adapts the store to ingest.Appender as internal/app does.
@@ -58,23 +57,7 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-func openStore(t *testing.T) *store.DB {
-	t.Helper()
-	dir := t.TempDir()
-	bkt, err := filesystem.NewBucket(filepath.Join(dir, "blocks"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := store.DefaultConfig()
-	cfg.WALSync = "none"
-	cfg.Retention = 0
-	db, err := store.Open(context.Background(), cfg, store.Options{Tenant: "t", WALDir: filepath.Join(dir, "wal"), Bucket: bkt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
+func openStore(t *testing.T) *store.DB { return testutil.OpenStore(t) }
 
 // servers runs a Receiver's gRPC server and HTTP handler on loopback.
 type servers struct {

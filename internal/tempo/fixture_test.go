@@ -1,96 +1,25 @@
 package tempo
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/thanos-io/objstore/providers/filesystem"
-
-	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/testutil"
 )
 
-// base is the fixture's time origin; trace n starts at base + (n-1) s.
-const base = 1_764_000_000_000_000_000
+// The shared fixture (see testutil.TraceQLFixture) under short local names.
+const (
+	base = testutil.Base
+	ms   = testutil.Ms
+)
 
-const ms = 1_000_000
+var (
+	tid     = testutil.TID
+	sid     = testutil.SID
+	str     = testutil.Str
+	num     = testutil.Num
+	fixture = testutil.TraceQLFixture
+)
 
-func tid(n byte) span.TraceID { return span.TraceID{15: n} }
-func sid(n byte) span.SpanID  { return span.SpanID{7: n} }
-
-func str(k, v string) span.Attr { return span.Attr{Key: k, Value: span.StringValue(v)} }
-func num(k string, v int64) span.Attr {
-	return span.Attr{Key: k, Value: span.IntValue(v)}
-}
-
-// fixture builds four traces:
-//
-//	1 (at base):      frontend "POST /checkout" server error, 500
-//	                  ├─ payment "charge" client error (event exception)
-//	                  │  └─ db "db.query" internal 5ms
-//	                  └─ cart "cart.get" client (tags [a b], str_num "500")
-//	2 (at base+1s):   frontend "GET /health" server 0.5ms, 200
-//	3 (at base+2s):   frontend "GET /orders" server ok, 200
-//	                  └─ orders "orders.list" server
-//	                     ├─ db "db.query" internal 20ms
-//	                     └─ db "db.query" internal 30ms
-//	4 (at base+3s):   batch "late" consumer whose parent never arrived
-func fixture() *span.Batch {
-	res := func(svc string) *span.Resource {
-		return &span.Resource{Attrs: []span.Attr{str("service.name", svc)}}
-	}
-	front, pay, db, cart, orders, batch := res("frontend"), res("payment"), res("db"), res("cart"), res("orders"), res("batch")
-	front.Attrs = append(front.Attrs, str("service.version", "1.4.2"))
-	sc := &span.Scope{Name: "io.clew.test", Version: "0.1"}
-	mk := func(trace, id, parent byte, name string, kind span.Kind, r *span.Resource, start, dur uint64, attrs ...span.Attr) span.Span {
-		s := span.Span{TraceID: tid(trace), SpanID: sid(id), Name: name, Kind: kind, Resource: r, Scope: sc,
-			StartUnixNano: start, EndUnixNano: start + dur, Attrs: attrs}
-		if parent != 0 {
-			s.ParentSpanID = sid(parent)
-		}
-		return s
-	}
-	t1, t2, t3, t4 := uint64(base), uint64(base+1e9), uint64(base+2e9), uint64(base+3e9)
-	spans := []span.Span{
-		mk(1, 1, 0, "POST /checkout", span.KindServer, front, t1, 100*ms, str("http.method", "POST"), num("http.status_code", 500)),
-		mk(1, 2, 1, "charge", span.KindClient, pay, t1+1*ms, 40*ms, str("payment.method", "card"), span.Attr{Key: "amount", Value: span.DoubleValue(12.5)}),
-		mk(1, 3, 2, "db.query", span.KindInternal, db, t1+2*ms, 5*ms, str("db.system", "postgres")),
-		mk(1, 4, 1, "cart.get", span.KindClient, cart, t1+50*ms, 10*ms,
-			span.Attr{Key: "tags", Value: span.Value{Type: span.TypeArray, Array: []span.Value{span.StringValue("a"), span.StringValue("b")}}},
-			str("str_num", "500")),
-		mk(2, 5, 0, "GET /health", span.KindServer, front, t2, ms/2, str("http.method", "GET"), num("http.status_code", 200)),
-		mk(3, 6, 0, "GET /orders", span.KindServer, front, t3, 80*ms, str("http.method", "GET"), num("http.status_code", 200)),
-		mk(3, 7, 6, "orders.list", span.KindServer, orders, t3+1*ms, 60*ms),
-		mk(3, 8, 7, "db.query", span.KindInternal, db, t3+2*ms, 20*ms, str("db.system", "postgres")),
-		mk(3, 9, 7, "db.query", span.KindInternal, db, t3+25*ms, 30*ms, str("db.system", "mysql")),
-		mk(4, 10, 99, "late", span.KindConsumer, batch, t4, 7*ms),
-	}
-	spans[0].StatusCode, spans[0].StatusMessage = span.StatusError, "payment failed"
-	spans[1].StatusCode = span.StatusError
-	spans[1].Events = []span.Event{{TimeUnixNano: t1 + 30*ms, Name: "exception", Attrs: []span.Attr{str("exception.type", "CardDeclined")}}}
-	spans[5].StatusCode = span.StatusOK
-	return &span.Batch{Resources: []*span.Resource{front, pay, db, cart, orders, batch}, Scopes: []*span.Scope{sc}, Spans: spans}
-}
-
-// openStore opens a store on a temporary directory and appends b.
-func openStore(t *testing.T, b *span.Batch) *store.DB {
-	t.Helper()
-	dir := t.TempDir()
-	bkt, err := filesystem.NewBucket(filepath.Join(dir, "blocks"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := store.DefaultConfig()
-	cfg.WALSync = "none"
-	db, err := store.Open(context.Background(), cfg, store.Options{Tenant: "t", WALDir: filepath.Join(dir, "wal"), Bucket: bkt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Append(context.Background(), otlp.MarshalProto(nil, b), b); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
+func openStore(t *testing.T, b *span.Batch) *store.DB { return testutil.OpenStore(t, b) }
