@@ -207,7 +207,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var zipkinSrv *http.Server
 	if lnZipkin != nil {
 		zmux := http.NewServeMux()
-		zipkin.New(cfg.Ingest, cfg.Tenant, appender{db}, db, log, reg).Register(zmux)
+		zapi := zipkin.New(cfg.Ingest, cfg.Tenant, appender{db}, db, log, reg)
+		zapi.ShareBudget(recv.Budget())
+		zapi.Register(zmux)
 		zipkinSrv = newHTTPServer(zmux)
 	}
 	// The Jaeger collector protocols (api_v2 gRPC and Thrift over HTTP),
@@ -217,6 +219,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var jaegerHTTPSrv *http.Server
 	if lnJaegerGRPC != nil || lnJaegerHTTP != nil {
 		jrecv := jaegeringest.New(cfg.Ingest, cfg.Tenant, appender{db}, log, reg)
+		jrecv.ShareBudget(recv.Budget())
 		if lnJaegerGRPC != nil {
 			jaegerGRPCSrv = jrecv.NewGRPCServer()
 		}

@@ -80,9 +80,9 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	case "gzip", "zstd":
 		decBuf = r.getBuf()
 		defer r.putBuf(decBuf)
-		payload, err = decompress(enc, raw, (*decBuf)[:0], r.cfg.MaxDecompressedBytes)
+		payload, err = Decompress(enc, raw, (*decBuf)[:0], r.cfg.MaxDecompressedBytes)
 		*decBuf = payload[:0]
-		if errors.Is(err, errTooLarge) {
+		if errors.Is(err, ErrTooLarge) {
 			r.refuseTooLarge(w, isJSON, fmt.Sprintf("decompressed request exceeds the limit of %d bytes", r.cfg.MaxDecompressedBytes))
 			return
 		}
@@ -202,10 +202,13 @@ func readAll(dst []byte, rd io.Reader) ([]byte, error) {
 	}
 }
 
-var errTooLarge = errors.New("too large")
+// ErrTooLarge is returned by Decompress when the output would pass its limit.
+var ErrTooLarge = errors.New("decompressed body too large")
 
-// decompress inflates src into dst, refusing to grow past limit.
-func decompress(enc string, src, dst []byte, limit int64) ([]byte, error) {
+// Decompress inflates src ("gzip" or "zstd") into dst, refusing to grow past
+// limit bytes. Every receiver uses it, so a body's size is bounded the same
+// way on every port.
+func Decompress(enc string, src, dst []byte, limit int64) ([]byte, error) {
 	var rd io.Reader
 	switch enc {
 	case "gzip":
@@ -222,13 +225,15 @@ func decompress(enc string, src, dst []byte, limit int64) ([]byte, error) {
 		}
 		defer zr.Close()
 		rd = zr
+	default:
+		return dst, fmt.Errorf("unsupported content encoding %q", enc)
 	}
 	out, err := readAll(dst, io.LimitReader(rd, limit+1))
 	if err != nil {
 		return out, err
 	}
 	if int64(len(out)) > limit {
-		return out, errTooLarge
+		return out, ErrTooLarge
 	}
 	return out, nil
 }

@@ -109,8 +109,7 @@ type Receiver struct {
 	m      *metrics
 	tenant string
 
-	inflightMu sync.Mutex
-	inflight   int64
+	budget *Budget
 
 	decoders sync.Pool // *otlp.Decoder
 	batches  sync.Pool // *span.Batch
@@ -122,32 +121,24 @@ func NewReceiver(cfg Config, tenant string, app Appender, logger *slog.Logger, r
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Receiver{cfg: cfg, app: app, log: logger.With("component", "ingest"), m: newMetrics(reg), tenant: tenant}
+	r := &Receiver{cfg: cfg, app: app, log: logger.With("component", "ingest"), m: newMetrics(reg), tenant: tenant,
+		budget: NewBudget(cfg.MaxInflightBytes)}
 	r.decoders.New = func() any { return otlp.NewDecoder(cfg.Limits) }
 	r.batches.New = func() any { return &span.Batch{} }
 	return r
 }
 
-// reserve claims n in-flight bytes, or reports false when that would exceed
-// the budget. A single request larger than the whole budget is still let
-// through when nothing else is in flight, so that it can make progress.
+// Budget returns the in-flight budget, for the other receivers of the
+// process to share.
+func (r *Receiver) Budget() *Budget { return r.budget }
+
 func (r *Receiver) reserve(n int64) bool {
-	r.inflightMu.Lock()
-	defer r.inflightMu.Unlock()
-	if r.inflight > 0 && r.inflight+n > r.cfg.MaxInflightBytes {
-		return false
-	}
-	r.inflight += n
-	r.m.inflight.Set(float64(r.inflight))
-	return true
+	cur, ok := r.budget.Reserve(n)
+	r.m.inflight.Set(float64(cur))
+	return ok
 }
 
-func (r *Receiver) unreserve(n int64) {
-	r.inflightMu.Lock()
-	r.inflight -= n
-	r.m.inflight.Set(float64(r.inflight))
-	r.inflightMu.Unlock()
-}
+func (r *Receiver) unreserve(n int64) { r.m.inflight.Set(float64(r.budget.Release(n))) }
 
 func (r *Receiver) getBuf() *[]byte {
 	if b, ok := r.bufs.Get().(*[]byte); ok {

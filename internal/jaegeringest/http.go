@@ -2,7 +2,6 @@ package jaegeringest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/apache/thrift/lib/go/thrift"
 	"github.com/jaegertracing/jaeger-idl/thrift-gen/jaeger"
 
+	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -59,8 +59,8 @@ func (r *Receiver) postTraces(w http.ResponseWriter, req *http.Request) {
 	switch ce := req.Header.Get("Content-Encoding"); ce {
 	case "", "identity":
 	case "gzip":
-		body, err = gunzip(raw, r.cfg.MaxDecompressedBytes)
-		if errors.Is(err, errTooLarge) {
+		body, err = ingest.Decompress("gzip", raw, nil, r.cfg.MaxDecompressedBytes)
+		if errors.Is(err, ingest.ErrTooLarge) {
 			r.refuseHTTP(w, http.StatusRequestEntityTooLarge, outcomeTooLarge, reasonTooLarge,
 				fmt.Sprintf("decompressed request exceeds the limit of %d bytes", r.cfg.MaxDecompressedBytes))
 			return
@@ -116,25 +116,6 @@ func writeText(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(msg + "\n"))
-}
-
-var errTooLarge = errors.New("too large")
-
-// gunzip inflates src, refusing to grow past limit bytes.
-func gunzip(src []byte, limit int64) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(src))
-	if err != nil {
-		return nil, err
-	}
-	defer zr.Close()
-	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(out)) > limit {
-		return nil, errTooLarge
-	}
-	return out, nil
 }
 
 // boundedProtocol refuses a container that claims more elements than there

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -54,8 +53,7 @@ type Receiver struct {
 	log    *slog.Logger
 	m      *metrics
 
-	inflightMu sync.Mutex
-	inflight   int64 // guarded by inflightMu
+	budget *ingest.Budget
 }
 
 // New returns a Receiver that appends to app under tenant, bounded by cfg.
@@ -65,7 +63,8 @@ func New(cfg ingest.Config, tenant string, app ingest.Appender, logger *slog.Log
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{cfg: cfg, tenant: tenant, app: app, log: logger.With("component", "jaegeringest"), m: newMetrics(reg)}
+	return &Receiver{cfg: cfg, tenant: tenant, app: app, log: logger.With("component", "jaegeringest"), m: newMetrics(reg),
+		budget: ingest.NewBudget(cfg.MaxInflightBytes)}
 }
 
 // HTTPHandler returns the handler of Jaeger's collector HTTP port:
@@ -111,26 +110,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// reserve claims n in-flight bytes, or reports false when that would exceed
-// the budget. A request larger than the whole budget still passes when
-// nothing else is in flight, so that it can make progress.
+// ShareBudget makes the receiver count its requests against b, the
+// process-wide in-flight budget (see ingest.Budget), instead of its own.
+func (r *Receiver) ShareBudget(b *ingest.Budget) { r.budget = b }
+
 func (r *Receiver) reserve(n int64) bool {
-	r.inflightMu.Lock()
-	defer r.inflightMu.Unlock()
-	if r.inflight > 0 && r.inflight+n > r.cfg.MaxInflightBytes {
-		return false
-	}
-	r.inflight += n
-	r.m.inflight.Set(float64(r.inflight))
-	return true
+	cur, ok := r.budget.Reserve(n)
+	r.m.inflight.Set(float64(cur))
+	return ok
 }
 
-func (r *Receiver) unreserve(n int64) {
-	r.inflightMu.Lock()
-	r.inflight -= n
-	r.m.inflight.Set(float64(r.inflight))
-	r.inflightMu.Unlock()
-}
+func (r *Receiver) unreserve(n int64) { r.m.inflight.Set(float64(r.budget.Release(n))) }
 
 // outcome is the protocol-independent answer to a request.
 type outcome int

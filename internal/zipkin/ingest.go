@@ -1,8 +1,6 @@
 package zipkin
 
 import (
-	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -16,26 +14,17 @@ import (
 	"github.com/clew-dev/clew/internal/span"
 )
 
-// reserve claims n in-flight bytes, or reports false when that would exceed
-// the budget. A request larger than the whole budget still passes when
-// nothing else is in flight, so that it can make progress.
+// ShareBudget makes the receiver count its requests against b, the
+// process-wide in-flight budget (see ingest.Budget), instead of its own.
+func (a *API) ShareBudget(b *ingest.Budget) { a.budget = b }
+
 func (a *API) reserve(n int64) bool {
-	a.inflightMu.Lock()
-	defer a.inflightMu.Unlock()
-	if a.inflight > 0 && a.inflight+n > a.cfg.MaxInflightBytes {
-		return false
-	}
-	a.inflight += n
-	a.m.inflight.Set(float64(a.inflight))
-	return true
+	cur, ok := a.budget.Reserve(n)
+	a.m.inflight.Set(float64(cur))
+	return ok
 }
 
-func (a *API) unreserve(n int64) {
-	a.inflightMu.Lock()
-	a.inflight -= n
-	a.m.inflight.Set(float64(a.inflight))
-	a.inflightMu.Unlock()
-}
+func (a *API) unreserve(n int64) { a.m.inflight.Set(float64(a.budget.Release(n))) }
 
 // postSpans serves POST /api/v2/spans: 202 once the spans are durable, 400
 // for a body that is not a list of spans in the declared format, 413 over
@@ -83,8 +72,8 @@ func (a *API) postSpans(w http.ResponseWriter, r *http.Request) {
 	switch ce := r.Header.Get("Content-Encoding"); ce {
 	case "", "identity":
 	case "gzip":
-		body, err = gunzip(raw, a.cfg.MaxDecompressedBytes)
-		if errors.Is(err, errTooLarge) {
+		body, err = ingest.Decompress("gzip", raw, nil, a.cfg.MaxDecompressedBytes)
+		if errors.Is(err, ingest.ErrTooLarge) {
 			a.refuse(w, enc, http.StatusRequestEntityTooLarge, "too_large", reasonTooLarge,
 				fmt.Sprintf("decompressed request exceeds the limit of %d bytes", a.cfg.MaxDecompressedBytes))
 			return
@@ -172,23 +161,4 @@ func (a *API) account(st stats) {
 	if st.droppedEvents > 0 {
 		a.m.dropped.WithLabelValues("event").Add(float64(st.droppedEvents))
 	}
-}
-
-var errTooLarge = errors.New("too large")
-
-// gunzip inflates src, refusing to grow past limit bytes.
-func gunzip(src []byte, limit int64) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(src))
-	if err != nil {
-		return nil, err
-	}
-	defer zr.Close()
-	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(out)) > limit {
-		return nil, errTooLarge
-	}
-	return out, nil
 }

@@ -14,7 +14,6 @@ package zipkin
 import (
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,8 +32,7 @@ type API struct {
 	m      *metrics
 	now    func() time.Time
 
-	inflightMu sync.Mutex
-	inflight   int64 // guarded by inflightMu
+	budget *ingest.Budget
 }
 
 // New returns the Zipkin API. Posted spans go to app under tenant, bounded
@@ -45,7 +43,8 @@ func New(cfg ingest.Config, tenant string, app ingest.Appender, db api.Querier, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{cfg: cfg, tenant: tenant, app: app, db: db, log: logger.With("component", "zipkin"), m: newMetrics(reg), now: time.Now}
+	return &API{cfg: cfg, tenant: tenant, app: app, db: db, log: logger.With("component", "zipkin"), m: newMetrics(reg), now: time.Now,
+		budget: ingest.NewBudget(cfg.MaxInflightBytes)}
 }
 
 // Register adds the Zipkin routes to mux at Zipkin's own paths.

@@ -700,11 +700,12 @@ func TestOverload(t *testing.T) {
 			t.Errorf("POST with %T = %d (Retry-After %q), want %d", c.app, rec.Code, rec.Header().Get("Retry-After"), c.code)
 		}
 	}
-	// The in-flight budget.
+	// The in-flight budget, shared with another receiver that holds half.
 	cfg := ingest.DefaultConfig()
-	cfg.MaxInflightBytes = 10
 	z := New(cfg, "t", overloaded{}, nil, nil, nil)
-	z.inflight = 5
+	shared := ingest.NewBudget(10)
+	shared.Reserve(5)
+	z.ShareBudget(shared)
 	mux := http.NewServeMux()
 	z.Register(mux)
 	rec := httptest.NewRecorder()
