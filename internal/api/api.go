@@ -174,34 +174,28 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 
 // summarize loads each hit's whole trace (two at a time) and fills dst.
 func (a *API) summarize(ctx context.Context, res store.SearchResult, dst []TraceSummary, full bool) error {
-	errs := make([]error, len(res.Hits))
-	sem := make(chan struct{}, 2)
-	done := make(chan struct{}, len(res.Hits))
+	ids := make([]span.TraceID, len(res.Hits))
 	for i, h := range res.Hits {
-		go func() {
-			sem <- struct{}{}
-			defer func() { <-sem; done <- struct{}{} }()
-			b, found, err := a.db.FindTrace(ctx, h.TraceID)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if !found {
-				// Deleted by retention between search and load.
-				dst[i] = TraceSummary{TraceID: h.TraceID.String(), StartTimeUnixNano: strconv.FormatUint(h.Start, 10),
-					DurationNanos: strconv.FormatUint(h.End-min(h.Start, h.End), 10), Services: []ServiceStat{}}
-				return
-			}
-			dst[i] = summarizeTrace(h.TraceID, b.Spans)
-			if full {
-				dst[i].Trace = appendTraceJSON(nil, b.Spans)
-			}
-		}()
+		ids[i] = h.TraceID
 	}
-	for range res.Hits {
-		<-done
+	batches, err := LoadTraces(ctx, a.db, ids, 2)
+	if err != nil {
+		return err
 	}
-	return errors.Join(errs...)
+	for i, h := range res.Hits {
+		b := batches[i]
+		if b == nil {
+			// Deleted by retention between search and load.
+			dst[i] = TraceSummary{TraceID: h.TraceID.String(), StartTimeUnixNano: strconv.FormatUint(h.Start, 10),
+				DurationNanos: strconv.FormatUint(h.End-min(h.Start, h.End), 10), Services: []ServiceStat{}}
+			continue
+		}
+		dst[i] = summarizeTrace(h.TraceID, b.Spans)
+		if full {
+			dst[i].Trace = appendTraceJSON(nil, b.Spans)
+		}
+	}
+	return nil
 }
 
 func (a *API) services(w http.ResponseWriter, r *http.Request) {

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/span"
@@ -93,37 +92,10 @@ func (a *API) queryStatus(r *http.Request, err error) (int, string) {
 // native API does: the machine is small and traces can be large.
 const loadConcurrency = 2
 
-// loadTraces loads the traces ids names, keeping their order. A trace that
-// is not found (deleted by retention since the search, or never stored) has
-// a nil batch.
+// loadTraces loads the traces ids names, keeping their order; a trace that
+// is not found has a nil batch.
 func (a *API) loadTraces(ctx context.Context, ids []span.TraceID) ([]*span.Batch, error) {
-	out := make([]*span.Batch, len(ids))
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, loadConcurrency)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			b, found, err := a.db.FindTrace(ctx, id)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if found && len(b.Spans) > 0 {
-				out[i] = b
-			}
-		}()
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	return api.LoadTraces(ctx, a.db, ids, loadConcurrency)
 }
 
 func nonNil[T any](s []T) []T {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -432,31 +433,5 @@ func (a *API) autocompleteValues(w http.ResponseWriter, r *http.Request) {
 // loadTraces loads the traces ids names, keeping their order; a trace that
 // is not found has a nil batch.
 func (a *API) loadTraces(ctx context.Context, ids []span.TraceID) ([]*span.Batch, error) {
-	out := make([]*span.Batch, len(ids))
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, loadConcurrency)
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			b, found, err := a.db.FindTrace(ctx, id)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if found && len(b.Spans) > 0 {
-				out[i] = b
-			}
-		}()
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
+	return api.LoadTraces(ctx, a.db, ids, loadConcurrency)
 }
