@@ -1,0 +1,47 @@
+// The page registry: each page has a URL pattern and, when it belongs in
+// the navigation, a nav label. A new page (services, anomalies,
+// deployments, why-slow…) is one entry here and one component.
+
+import type { VNode } from 'preact';
+import { ComparePage } from './pages/Compare';
+import { SearchPage } from './pages/Search';
+import { ServiceMapPage } from './pages/ServiceMap';
+import { TracePage } from './pages/Trace';
+import type { Location } from './router';
+
+export interface PageDef {
+  id: string;
+  /** label in the navigation; pages without one are reached by links */
+  nav?: string;
+  /** path in the navigation (below BASE) */
+  navPath?: string;
+  /** keyboard shortcut after "g" (g s: search) */
+  key?: string;
+  /** match returns the page's path parameters, or null */
+  match: (path: string) => Record<string, string> | null;
+  render: (params: Record<string, string>, loc: Location) => VNode;
+}
+
+const exact = (p: string) => (path: string) => (path === p ? {} : null);
+
+export const pages: PageDef[] = [
+  { id: 'search', nav: 'Search', navPath: 'search', key: 's', match: (p) => (p === '' || p === 'search' ? {} : null), render: (_, loc) => <SearchPage loc={loc} /> },
+  {
+    id: 'trace',
+    match: (p) => {
+      const m = /^trace\/([^/]*)$/.exec(p);
+      return m ? { id: m[1] } : null;
+    },
+    render: (ps, loc) => <TracePage id={ps.id} loc={loc} key={ps.id} />,
+  },
+  { id: 'compare', nav: 'Compare', navPath: 'compare', key: 'c', match: exact('compare'), render: (_, loc) => <ComparePage loc={loc} /> },
+  { id: 'map', nav: 'Service map', navPath: 'map', key: 'm', match: exact('map'), render: (_, loc) => <ServiceMapPage loc={loc} /> },
+];
+
+export function route(path: string): { page: PageDef; params: Record<string, string> } | null {
+  for (const page of pages) {
+    const params = page.match(path);
+    if (params) return { page, params };
+  }
+  return null;
+}
