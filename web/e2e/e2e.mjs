@@ -4,9 +4,12 @@
 // playwright-core through every page: search (builder, TraceQL editor with
 // autocomplete and inline errors, paging, scatter plot), the trace view
 // (waterfall, critical path, span details, links, collapse, find, flame
-// graph, summary, keyboard), the 10,000-span trace within its budget,
-// compare, the service map, deep links, themes, and the error states
-// (missing trace, bad ID, empty result, slow server, server down).
+// graph, summary, keyboard, why slow), the 10,000-span trace within its
+// budget, compare, the service map, the analysis pages (services with
+// RED and baseline bands, the aggregated critical path, anomalies,
+// deployments, attribute ranking, instrumentation quality), deep links,
+// themes, and the error states (missing trace, bad ID, empty result, slow
+// server, server down, detection off).
 //
 // Usage: node web/e2e/e2e.mjs --clew PATH [--artifacts DIR] [--chromium PATH]
 // (web/e2e/run.sh builds the binary with the UI and runs this.)
@@ -18,7 +21,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
-import { buildFixtures, hugeValueLength, ids, spans } from './fixtures.mjs';
+import { buildFixtures, hugeValueLength, ids, spans, storefront } from './fixtures.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
@@ -64,6 +67,11 @@ async function snap(p, name) {
 // --- clew ---------------------------------------------------------------
 
 const dataDir = mkdtempSync(join(tmpdir(), 'clew-ui-e2e-'));
+// The detector evaluates every 5 s instead of 15 s, so that the anomaly
+// and the deployment in the fixtures are raised within the run.
+const configDir = mkdtempSync(join(tmpdir(), 'clew-ui-e2e-config-'));
+const configFile = join(configDir, 'clew.yaml');
+writeFileSync(configFile, 'detect:\n  interval: 5s\n');
 let clew;
 let clewLog = '';
 
@@ -84,7 +92,7 @@ async function startClew() {
   const [pg, ph, pq] = await freePorts(3);
   clew = spawn(
     clewBin,
-    ['serve', '--data-dir', dataDir, '--otlp-grpc-addr', `127.0.0.1:${pg}`, '--otlp-http-addr', `127.0.0.1:${ph}`, '--http-addr', `127.0.0.1:${pq}`, '--zipkin-addr', '', '--jaeger-grpc-addr', '', '--jaeger-http-addr', '', '--log-format', 'json'],
+    ['serve', '--config', configFile, '--data-dir', dataDir, '--otlp-grpc-addr', `127.0.0.1:${pg}`, '--otlp-http-addr', `127.0.0.1:${ph}`, '--http-addr', `127.0.0.1:${pq}`, '--zipkin-addr', '', '--jaeger-grpc-addr', '', '--jaeger-http-addr', '', '--log-format', 'json'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const addrs = await new Promise((res, rej) => {
@@ -121,7 +129,22 @@ function stopClew() {
 process.on('exit', () => {
   stopClew();
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(configDir, { recursive: true, force: true });
 });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** poll fetches an API answer until pick finds something in it (or the time is up), and returns the last answer. */
+async function poll(path, pick, ms = 20_000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const r = await fetch(`${base}${path}`);
+    const j = await r.json();
+    if (!r.ok) throw new Error(`${path}: ${r.status} ${JSON.stringify(j)}`);
+    if (pick(j) || Date.now() > until) return j;
+    await sleep(500);
+  }
+}
 
 // --- the run --------------------------------------------------------------
 
@@ -469,6 +492,213 @@ await check('service map shows nodes and edges, or says it is not available', as
   await page.click(`[data-node="${svc.id}"]`);
   await page.waitForURL('**/ui/search?**');
   assert(decodeURIComponent(page.url()).includes(svc.id), 'clicking a node searches its traces');
+});
+
+await check('services overview: RED per service, sparklines with baseline bands, sorting', async () => {
+  const red = await (await fetch(`${base}/api/v1/red?by=service&since=1h`)).json();
+  await page.goto(url('services'));
+  await page.waitForSelector('[data-testid=services-table] tbody tr');
+  const rows = await page.$$eval('[data-testid=services-table] tbody tr', (t) => t.map((r) => r.getAttribute('data-service')));
+  for (const s of red.series) assert(rows.includes(s.service), `service ${s.service} listed: ${rows}`);
+  assert(rows.includes(storefront.service) && rows.includes('stock'), `fixture services: ${rows}`);
+  assert((await page.$$(`[data-service=${storefront.service}] svg.spark`)).length === 3, 'three sparklines per service');
+  const bl = await (await fetch(`${base}/api/v1/baselines?service=${storefront.service}`)).json();
+  const b = bl.baselines?.find((x) => x.operation === storefront.operation && x.kind === 'server');
+  const bands = (await page.$$(`[data-service=${storefront.service}] [data-testid=baseline-band]`)).length;
+  if (b?.sufficient) assert(bands === 3, `baseline bands behind the sparklines: ${bands}`);
+  else log(`     NOTE no sufficient baseline for ${storefront.service} yet (${JSON.stringify(b ?? null).slice(0, 120)}): bands not checked`);
+  const row = await page.textContent(`[data-service=${storefront.service}]`);
+  assert(row.includes(`${red.series.find((s) => s.service === storefront.service).calls} requests`), `calls shown: ${row}`);
+  await snap(page, 'services');
+  await page.click('[data-testid=services-table] thead button:has-text("p99")');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('sort') === 'p99');
+  const first = await page.getAttribute('[data-testid=services-table] tbody tr', 'data-service');
+  const slowest = [...red.series].sort((a, b) => b.p99Ms - a.p99Ms)[0].service;
+  assert(first === slowest, `sorted by p99: first ${first}, want ${slowest}`);
+});
+
+await check('services: drill-down charts with bands, keyboard cursor, operations, critical path, deep link', async () => {
+  await page.goto(url('services'));
+  await page.click(`[data-service=${storefront.service}] th a`);
+  await page.waitForFunction((s) => new URLSearchParams(location.search).get('service') === s, storefront.service);
+  await page.waitForSelector(`[data-testid=operations-table] tr[data-operation="${storefront.operation}"]`);
+  assert((await page.$$('[data-testid=service-charts] figure.chart')).length === 3, 'rate, error and latency charts');
+  const ops = await page.$$eval('[data-testid=operations-table] tbody tr', (t) => t.map((r) => r.getAttribute('data-operation')));
+  for (const o of [storefront.operation, 'SELECT cart', 'GET /stock', 'SELECT promotions']) assert(ops.includes(o), `operation ${o} in ${ops}`);
+  const chart = '[data-testid=service-charts] [data-testid=chart-latency]';
+  await page.focus(`${chart} svg`);
+  await page.keyboard.press('End');
+  await page.keyboard.press('ArrowLeft');
+  const readout = await page.textContent(`${chart} [data-testid=chart-readout]`);
+  assert(!readout.startsWith('latest') && /\d\d:\d\d/.test(readout), `the cursor reads a point out: ${readout}`);
+  await page.click(`[data-testid=operations-table] tr[data-operation="${storefront.operation}"] [data-testid=op-critical-path]`);
+  await page.waitForSelector('[data-testid=critical-path] .cp-table tr[data-operation="SELECT promotions"]');
+  const cp = await page.$$eval('[data-testid=critical-path] .cp-table tbody tr', (t) => t.map((r) => r.getAttribute('data-operation')));
+  assert(cp[0] === 'GET /stock', `the tail's biggest change first: ${cp}`);
+  assert((await page.$$('[data-testid=critical-path] .cp-stack .seg')).length >= 4, 'stacked bars');
+  await snap(page, 'services-operation-critical-path');
+  const deep = page.url();
+  const p2 = await context.newPage();
+  await p2.goto(deep);
+  await p2.waitForSelector('[data-testid=critical-path] .cp-table tbody tr');
+  assert((await p2.$$('[data-testid=operation-charts] figure.chart')).length === 3, 'deep link restores the operation');
+  await p2.close();
+  await page.click(`[data-testid=operations-table] tr[data-operation="${storefront.operation}"] [data-testid=op-traces]`);
+  await page.waitForURL('**/ui/search?**');
+  const q = new URL(page.url()).searchParams.get('q');
+  assert(q === `{ resource.service.name = "${storefront.service}" && name = "${storefront.operation}" && kind = server }`, `search deep link: ${q}`);
+  await page.waitForSelector('[data-testid=results] tbody tr');
+});
+
+await check('why slow: ranked findings, a finding highlights its spans', async () => {
+  const ex = await (await fetch(`${base}/api/v1/explain/${ids.slowCart}`)).json();
+  await page.goto(url(`trace/${ids.slowCart}`));
+  await page.waitForSelector('.wf-row');
+  await page.click('[data-testid=why-button]');
+  await page.waitForSelector('[data-testid=findings] button.finding');
+  const types = await page.$$eval('[data-testid=findings] button.finding', (b) => b.map((x) => x.getAttribute('data-type')));
+  assert(JSON.stringify(types) === JSON.stringify(ex.findings.map((f) => f.type)), `findings in the server's order: ${types}`);
+  assert(types.includes('critical_path_self') && types.includes('n_plus_one'), `slow stock call and the N+1 found: ${types}`);
+  const first = await page.textContent('[data-testid=findings] button.finding');
+  assert(first.includes(ex.findings[0].service) && first.includes(ex.findings[0].operation), `first finding: ${first}`);
+  const n1 = types.indexOf('n_plus_one');
+  await page.click(`[data-testid=findings] li:nth-child(${n1 + 1}) button.finding`);
+  await page.waitForFunction((i) => new URLSearchParams(location.search).get('finding') === String(i), n1);
+  await page.waitForFunction((n) => document.querySelectorAll('.wf-row.highlight').length === n, ex.findings[n1].spanIDs.length);
+  const sel = new URL(page.url()).searchParams.get('span');
+  assert(sel === ex.findings[n1].spanIDs[0], `the finding's first span selected: ${sel}`);
+  await snap(page, 'trace-why-slow');
+  await page.goto(page.url());
+  await page.waitForFunction((n) => document.querySelectorAll('.wf-row.highlight').length === n, ex.findings[n1].spanIDs.length);
+  await page.focus('[data-testid=waterfall-body]');
+  await page.keyboard.press('y');
+  await page.waitForFunction(() => !document.querySelector('[data-testid=why-slow]') && !new URLSearchParams(location.search).get('why'));
+});
+
+await check('attribute ranking: what distinguishes the slow storefront requests', async () => {
+  const q = `{ resource.service.name = "${storefront.service}" && duration > 60ms }`;
+  await page.goto(url(`search?mode=traceql&q=${qEnc(q)}`));
+  await page.waitForSelector('[data-testid=results] tbody tr');
+  await page.click('[data-testid=rank-button]');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('rank') === '1');
+  await page.waitForSelector('[data-testid=rank-table] tbody tr');
+  const rows = await page.$$eval('[data-testid=rank-table] tbody tr', (t) => t.map((r) => `${r.getAttribute('data-key')}=${r.getAttribute('data-value')}`));
+  assert(rows.includes(`resource.service.version=${storefront.newVersion}`), `the new version ranks: ${rows.slice(0, 6)}`);
+  await snap(page, 'search-attribute-ranking');
+  await page.click(`[data-testid=rank-table] tr[data-key="resource.service.version"] a`);
+  await page.waitForFunction((v) => (new URLSearchParams(location.search).get('q') ?? '').includes(`resource.service.version = "${v}"`), storefront.newVersion);
+  await page.waitForSelector('[data-testid=results] tbody tr');
+  await page.goto(url('search'));
+  await page.waitForSelector('[data-testid=results] tbody tr');
+  assert(await page.isDisabled('[data-testid=rank-button]'), 'no ranking for the match-all query');
+});
+
+await check('anomalies page: culprit, operations, example traces (or the empty state)', async () => {
+  // The detector raises the fixtures' latency change on its second evaluation.
+  await poll('/api/v1/anomalies?since=24h', (j) => j.anomalies?.length > 0);
+  // Check the page against the answer it got (the detector keeps updating).
+  const resp = page.waitForResponse((r) => r.url().includes('/api/v1/anomalies?'));
+  await page.goto(url('anomalies'));
+  const an = await (await resp).json();
+  if (!an.anomalies?.length) {
+    log('     NOTE the detector raised no anomaly from the fixtures: checking the empty state');
+    await page.waitForSelector('[data-state=empty]');
+    assert((await page.textContent('[data-state=empty]')).includes('No anomalies in this time range'), 'empty state');
+  } else {
+    const a = an.anomalies[0];
+    log(`     anomaly: ${a.summary}`);
+    await page.waitForSelector(`[data-testid=anomalies] [data-anomaly-id="${a.id}"]`);
+    const card = `[data-anomaly-id="${a.id}"]`;
+    if (a.culprits?.length) {
+      const top = await page.textContent(`${card} [data-testid=top-culprit]`);
+      assert(top.includes(a.culprits[0].service) && top.includes(a.culprits[0].operation), `top culprit: ${top}`);
+    }
+    assert((await page.$$(`${card} [data-testid=anomaly-operations] tbody tr`)).length === a.operations.length, 'operations affected');
+    assert((await page.$$(`${card} [data-testid=exemplars] li`)).length === a.exemplars.length, 'example traces');
+    assert(a.operations.some((o) => o.service === storefront.service), `the storefront change is among the symptoms: ${a.summary}`);
+    await snap(page, 'anomalies');
+    if (a.exemplars.length) {
+      await page.click(`${card} [data-testid=exemplars] li a`);
+      await page.waitForURL(`**/ui/trace/${a.exemplars[0].traceID}?**`);
+      await page.waitForSelector('.wf-row.selected');
+    }
+  }
+  await page.goto(url('anomalies?start=2020-01-01T00:00:00Z&end=2020-01-01T01:00:00Z'));
+  await page.waitForSelector('[data-state=empty]');
+  assert((await page.textContent('[data-state=empty]')).includes('No anomalies in this time range'), 'empty range');
+});
+
+await check('deployments page: the new storefront version with its verdict and evidence', async () => {
+  await poll('/api/v1/deploys?since=24h', (j) => j.deploys?.some((d) => d.service === storefront.service && d.verdict));
+  const resp = page.waitForResponse((r) => r.url().includes('/api/v1/deploys?'));
+  await page.goto(url('deploys'));
+  const res = await (await resp).json();
+  const d = res.deploys?.find((x) => x.service === storefront.service && x.value === storefront.newVersion);
+  assert(d, `GET /api/v1/deploys lists storefront ${storefront.newVersion}: ${JSON.stringify(res).slice(0, 300)}`);
+  log(`     deploy: ${d.summary}`);
+  const card = `[data-testid=deploys] [data-service=${storefront.service}][data-value="${storefront.newVersion}"]`;
+  await page.waitForSelector(card);
+  const labels = { regressed: 'Regressed', improved: 'Improved', no_change: 'No change', insufficient_data: 'Insufficient data' };
+  const verdict = await page.textContent(`${card} [data-testid=verdict]`);
+  assert(verdict === labels[d.verdict], `verdict ${verdict} for ${d.verdict}`);
+  assert(d.verdict === 'regressed', `the slower version regressed: ${d.verdict}`);
+  assert((await page.textContent(card)).includes(storefront.oldVersion), 'previous version named');
+  assert((await page.$$(`${card} [data-testid=evidence] li`)).length === d.evidence.length, 'evidence listed');
+  if (d.confidence !== null) assert((await page.textContent(`${card} [data-testid=confidence]`)).includes('%'), 'confidence shown');
+  assert((await page.$$(`${card} [data-testid=deploy-operations] tbody tr`)).length === d.operations.length, 'per-operation evidence');
+  await snap(page, 'deploys');
+  await page.click(`${card} [data-testid=new-traces]`);
+  await page.waitForURL('**/ui/search?**');
+  assert(new URL(page.url()).searchParams.get('q').includes(`resource.service.version = "${storefront.newVersion}"`), 'search of the new version');
+  await page.waitForSelector('[data-testid=results] tbody tr');
+  await page.goto(url('deploys?verdict=improved'));
+  await page.waitForSelector('[data-state=empty]');
+});
+
+await check('instrumentation quality: scores per service with examples', async () => {
+  const qr = await (await fetch(`${base}/api/v1/quality?since=1h`)).json();
+  await page.goto(url('quality'));
+  await page.waitForSelector('[data-testid=quality] li[data-service]');
+  const shown = await page.$$eval('[data-testid=quality] > li', (l) => l.map((x) => `${x.getAttribute('data-service')}:${x.getAttribute('data-score')}`));
+  assert(JSON.stringify(shown) === JSON.stringify(qr.services.map((s) => `${s.service}:${s.score}`)), `services and scores in order: ${shown}`);
+  await snap(page, 'quality');
+  const ex = qr.services.flatMap((s) => s.issues ?? []).find((i) => i.examples?.length);
+  if (ex) {
+    await page.click(`[data-testid=quality] a[href$="/trace/${ex.examples[0]}"]`);
+    await page.waitForURL(`**/ui/trace/${ex.examples[0]}`);
+    await page.waitForSelector('.wf-row');
+  }
+});
+
+await check('analysis pages: navigation keys, dark theme, detection off', async () => {
+  await page.goto(url('services'));
+  await page.waitForSelector('[data-testid=services-table]');
+  for (const [key, path] of [['a', 'anomalies'], ['d', 'deploys'], ['q', 'quality'], ['o', 'services']]) {
+    await page.keyboard.press('g');
+    await page.keyboard.press(key);
+    await page.waitForURL(`**/ui/${path}`);
+  }
+  const navs = await page.$$eval('.topbar nav a', (a) => a.map((x) => x.textContent));
+  for (const n of ['Services', 'Anomalies', 'Deployments', 'Quality']) assert(navs.includes(n), `${n} in the navigation: ${navs}`);
+  const dark = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: 'dark' });
+  const p = await dark.newPage();
+  p.on('pageerror', (e) => consoleErrors.push(String(e)));
+  await p.goto(url(`services?service=${storefront.service}&op=${qEnc(storefront.operation)}&kind=server`));
+  await p.waitForSelector('[data-testid=critical-path] .cp-table tbody tr');
+  await snap(p, 'services-dark');
+  await p.goto(url('deploys'));
+  await p.waitForSelector('[data-testid=deploys] .card');
+  await snap(p, 'deploys-dark');
+  await p.route('**/api/v1/anomalies?**', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: 'anomaly detection is off: it needs spanmetrics.enabled and detect.enabled' }) }));
+  await p.goto(url('anomalies'));
+  await p.waitForSelector('[data-state=detection-off]');
+  assert((await p.textContent('[data-state=detection-off]')).includes('it needs spanmetrics.enabled'), 'the server message is shown');
+  await p.route('**/api/v1/red?**', (route) => route.fulfill({ status: 400, contentType: 'application/json', body: JSON.stringify({ error: 'step 7s: want whole minutes' }) }));
+  await p.goto(url('services'));
+  await p.waitForSelector('[data-state=error]');
+  assert((await p.textContent('[data-state=error]')).includes('step 7s: want whole minutes'), 'RED error message shown');
+  await snap(p, 'services-error');
+  await dark.close();
 });
 
 await check('error states: missing trace, bad ID, empty result, unknown page', async () => {

@@ -3,9 +3,11 @@
 // huge attribute value and a link; the trace it links to; a fast and a
 // slow trace of the same endpoint to compare; a generated 10,000-span
 // trace; a spread of small traces for the result list and scatter plot;
-// and two of Jaeger's storage fixtures. Times are relative to now, so the
-// default search range (the last hour) holds them all. Deterministic for a
-// given now.
+// two of Jaeger's storage fixtures; and storefront traffic for the
+// analysis pages (RED history, baselines, a deployment of a slower
+// version, the anomaly it causes, and a trace for "why slow"). Times are
+// relative to now, so the default search range (the last hour) holds them
+// all. Deterministic for a given now.
 
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,6 +22,8 @@ export const ids = {
   slow: 'b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2',
   big: 'c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3',
   missing: '0123456789abcdef0123456789abcdef',
+  /** a storefront request whose stock call is slow, with an N+1 of SELECT item: "why slow" finds both */
+  slowCart: 'd4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4',
 };
 
 export const spans = {
@@ -27,7 +31,11 @@ export const spans = {
   charge: '1000000000000004',
   dbQuery: '1000000000000005',
   linkedRoot: '2000000000000001',
+  slowStock: '4000000000000004',
 };
+
+/** The service whose new version (2.0.0, after 1.4.2) is slower: a deploy verdict and a latency anomaly. */
+export const storefront = { service: 'storefront', operation: 'GET /cart', oldVersion: '1.4.2', newVersion: '2.0.0' };
 
 export const hugeValueLength = 5000;
 
@@ -60,13 +68,15 @@ const hex = (n, w) => n.toString(16).padStart(w, '0');
  * Times are ns as BigInt.
  */
 class Trace {
-  constructor(traceId) {
+  constructor(traceId, version = '1.4.2') {
     this.traceId = traceId;
+    this.version = version;
     this.spans = [];
   }
-  add({ id, parent = '', service, name, kind = 1, start, dur, attributes, events, links, error, message }) {
+  add({ id, parent = '', service, version, name, kind = 1, start, dur, attributes, events, links, error, message }) {
     this.spans.push({
       service,
+      version: version ?? this.version,
       span: {
         traceId: this.traceId,
         spanId: id,
@@ -89,14 +99,18 @@ class Trace {
     for (let i = 0; i < this.spans.length; i += per) {
       const by = new Map();
       for (const s of this.spans.slice(i, i + per)) {
-        if (!by.has(s.service)) by.set(s.service, []);
-        by.get(s.service).push(s.span);
+        const k = `${s.service}\u0000${s.version}`;
+        if (!by.has(k)) by.set(k, []);
+        by.get(k).push(s.span);
       }
       out.push({
-        resourceSpans: [...by].map(([service, spans]) => ({
-          resource: { attributes: attrs({ 'service.name': service, 'service.version': '1.4.2', 'host.name': `${service}-7d9f` }) },
-          scopeSpans: [{ scope: { name: 'clew.e2e', version: '1.0' }, spans }],
-        })),
+        resourceSpans: [...by].map(([k, spans]) => {
+          const [service, version] = k.split('\u0000');
+          return {
+            resource: { attributes: attrs({ 'service.name': service, 'service.version': version, 'host.name': `${service}-${version === '1.4.2' ? '7d9f' : '8a1c'}` }) },
+            scopeSpans: [{ scope: { name: 'clew.e2e', version: '1.0' }, spans }],
+          };
+        }),
       });
     }
     return out;
@@ -245,9 +259,65 @@ function jaegerFixtures(nowNs) {
   return out;
 }
 
+/**
+ * storefrontTraffic is a steady load on storefront "GET /cart" (calling a
+ * database and the stock service) at version 1.4.2 from 24 to 4 minutes
+ * ago, 10 requests a minute, then version 2.0.0 from 110 to 64 seconds
+ * ago (inside the detector's 3-minute test window), 30 requests, which runs "SELECT promotions" six times one after
+ * another (about 60 ms more) and fails a few times with a new error. It
+ * gives the RED history and baselines, a deployment with a verdict and,
+ * when the detector sees it, a latency anomaly; plus slowCart, a request
+ * 8 minutes ago whose stock call is slow and loops over SELECT item.
+ */
+function storefrontTraffic(nowNs) {
+  const r = rng(99);
+  const out = [];
+  const minute = 60_000n * ms;
+  let n = 0;
+  const one = (start, version, { promos = 0, error = false } = {}) => {
+    n++;
+    const t = new Trace(hex(0xd0000000 + n, 8).padStart(32, 'd'), version);
+    const sid = (k) => hex(0x3000000000000000n + BigInt(n * 32 + k), 16);
+    const db = 3e6 + r() * 4e6;
+    const stock = 8e6 + r() * 10e6;
+    const promo = promos ? 8e6 + r() * 4e6 : 0;
+    const own = 4e6 + r() * 4e6;
+    const dur = own + db + stock + promos * promo;
+    t.add({ id: sid(1), service: storefront.service, name: storefront.operation, kind: 2, start, dur, attributes: { 'http.request.method': 'GET', 'http.route': '/cart', 'http.response.status_code': error ? 500 : 200, 'user.tier': r() < 0.3 ? 'pro' : 'free' }, error, message: error ? 'promotions: rule set is nil' : undefined });
+    let at = start + 1n * ms;
+    t.add({ id: sid(2), parent: sid(1), service: storefront.service, name: 'SELECT cart', kind: 3, start: at, dur: db, attributes: { 'db.system.name': 'postgresql', 'db.query.text': 'SELECT * FROM cart WHERE user_id = $1' } });
+    at += BigInt(Math.round(db));
+    t.add({ id: sid(3), parent: sid(1), service: storefront.service, name: 'GET /stock', kind: 3, start: at, dur: stock, attributes: { 'http.request.method': 'GET', 'server.address': 'stock' } });
+    t.add({ id: sid(4), parent: sid(3), service: 'stock', version: '1.4.2', name: 'GET /stock', kind: 2, start: at + 500_000n, dur: stock - 1e6, attributes: { 'http.request.method': 'GET', 'http.route': '/stock' } });
+    at += BigInt(Math.round(stock));
+    for (let k = 0; k < promos; k++) {
+      t.add({ id: sid(5 + k), parent: sid(1), service: storefront.service, name: 'SELECT promotions', kind: 3, start: at, dur: promo, attributes: { 'db.system.name': 'postgresql', 'db.query.text': 'SELECT * FROM promotions WHERE sku = $1' } });
+      at += BigInt(Math.round(promo));
+    }
+    out.push(t);
+  };
+  for (let m = 24; m >= 5; m--) for (let k = 0; k < 10; k++) one(nowNs - BigInt(m) * minute + BigInt(Math.round((k + r()) * 6e3)) * ms, storefront.oldVersion);
+  for (let k = 0; k < 30; k++) one(nowNs - (110_000n - BigInt(k * 1600)) * ms, storefront.newVersion, { promos: 6, error: k % 8 === 5 });
+  // The slow request: stock takes 250 ms, 7 SELECT item calls in a row.
+  const t = new Trace(ids.slowCart);
+  const s0 = nowNs - 8n * minute;
+  t.add({ id: '4000000000000001', service: storefront.service, name: storefront.operation, kind: 2, start: s0, dur: 275e6, attributes: { 'http.request.method': 'GET', 'http.route': '/cart', 'http.response.status_code': 200, 'user.tier': 'free' } });
+  t.add({ id: '4000000000000002', parent: '4000000000000001', service: storefront.service, name: 'SELECT cart', kind: 3, start: s0 + 1n * ms, dur: 5e6, attributes: { 'db.system.name': 'postgresql', 'db.query.text': 'SELECT * FROM cart WHERE user_id = $1' } });
+  t.add({ id: '4000000000000003', parent: '4000000000000001', service: storefront.service, name: 'GET /stock', kind: 3, start: s0 + 6n * ms, dur: 262e6, attributes: { 'http.request.method': 'GET', 'server.address': 'stock' } });
+  t.add({ id: spans.slowStock, parent: '4000000000000003', service: 'stock', name: 'GET /stock', kind: 2, start: s0 + 7n * ms, dur: 260e6, attributes: { 'http.request.method': 'GET', 'http.route': '/stock' } });
+  for (let k = 0; k < 7; k++) t.add({ id: hex(0x4000000000000010n + BigInt(k), 16), parent: spans.slowStock, service: 'stock', name: 'SELECT item', kind: 3, start: s0 + BigInt(10 + k * 3) * ms, dur: 2.5e6, attributes: { 'db.system.name': 'postgresql', 'db.query.text': 'SELECT * FROM item WHERE id = $1' } });
+  out.push(t);
+  // One request per batch of traces, as an SDK's exporter sends them.
+  const all = new Trace('');
+  all.spans = out.flatMap((x) => x.spans);
+  return all.requests(2000);
+}
+
 export function buildFixtures(nowMs = Date.now()) {
   const nowNs = BigInt(Math.floor(nowMs)) * ms;
-  const requests = [];
+  // The storefront traffic goes first: the detector reads each minute of
+  // the RED history once, so it must be there before its first evaluation.
+  const requests = [...storefrontTraffic(nowNs)];
   const [fast, slow] = compareTraces(nowNs - 3n * 60_000n * ms);
   const big = bigTrace(nowNs - 4n * 60_000n * ms);
   for (const t of [checkoutTrace(nowNs - 60_000n * ms), linkedTrace(nowNs - 90_000n * ms), fast, slow, big, ...spreadTraces(nowNs)]) requests.push(...t.requests());

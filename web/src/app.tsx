@@ -62,12 +62,15 @@ class Boundary extends Component<{ children: ComponentChildren; resetKey: string
 }
 
 const shortcuts: [string, string][] = [
-  ['g s / g c / g m', 'go to Search, Compare, Service map'],
+  ['g s / g o / g m', 'go to Search, Services, Service map'],
+  ['g a / g d / g q / g c', 'go to Anomalies, Deployments, Quality, Compare'],
   ['?', 'show this help'],
   ['Enter (in the query editor)', 'run the query; Shift+Enter for a new line; Ctrl+Space for suggestions'],
   ['↑ ↓ ← → Home End PageUp PageDown', 'move in the waterfall; ← → collapse and expand; Space toggles; Enter shows details'],
   ['w / f / s', 'trace view: waterfall, flame graph, summary'],
   ['c', 'trace view: show or hide the critical path'],
+  ['y', 'trace view: why is it slow (compare with similar traces)'],
+  ['← → Home End (on a chart)', 'move the chart cursor and read the values'],
   ['/ then n / N', 'trace view: find spans, next and previous match'],
   ['z / 0', 'flame graph: zoom to the selected span, reset the zoom'],
   ['Escape', 'close the span details, a popup or this help'],

@@ -62,3 +62,23 @@ export function Empty({ title, children }: { title: string; children?: Component
     </div>
   );
 }
+
+/** Notes shows what an analysis answer says about itself: partial, and why. */
+export function Notes({ partial, notes, label = 'Partial' }: { partial?: boolean; notes?: string[] | null; label?: string }) {
+  const list = (notes ?? []).filter(Boolean);
+  if (!partial && list.length === 0) return null;
+  return (
+    <div class={`banner ${partial ? 'warn' : 'info'} notes`} role="status" data-testid="notes">
+      {partial && <strong>{label}: </strong>}
+      {list.length === 1 ? (
+        list[0]
+      ) : (
+        <ul>
+          {list.map((n) => (
+            <li>{n}</li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}

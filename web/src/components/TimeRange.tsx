@@ -29,14 +29,31 @@ export interface TimeValue {
   end: string;
 }
 
-export function TimeRange({ value, onChange, id = 'time' }: { value: TimeValue; onChange: (v: TimeValue) => void; id?: string }) {
+/**
+ * timeFromQuery reads the time range of a page's URL: the picker's value,
+ * the API's parameters (since as a Go duration) and the parameters to pass
+ * on in links to other pages.
+ */
+export function timeFromQuery(q: URLSearchParams, defSince = '1h'): { value: TimeValue; api: Record<string, string>; link: Record<string, string | undefined> } {
+  const value = { since: q.get('since') ?? '', start: q.get('start') ?? '', end: q.get('end') ?? '' };
+  const custom = !!(value.start || value.end);
+  const api: Record<string, string> = {};
+  if (custom) {
+    if (value.start) api.start = value.start;
+    if (value.end) api.end = value.end;
+  } else api.since = sinceToGo(value.since || defSince);
+  const link = custom ? { start: value.start || undefined, end: value.end || undefined } : { since: value.since || (defSince !== '1h' ? defSince : undefined) };
+  return { value, api, link };
+}
+
+export function TimeRange({ value, onChange, id = 'time', def = '1h' }: { value: TimeValue; onChange: (v: TimeValue) => void; id?: string; def?: string }) {
   const custom = !!(value.start || value.end);
   return (
     <div class="time-range" role="group" aria-label="Time range">
       <label for={`${id}-range`}>Time range</label>
       <select
         id={`${id}-range`}
-        value={custom ? 'custom' : value.since || '1h'}
+        value={custom ? 'custom' : value.since || def}
         onChange={(e) => {
           const v = (e.target as HTMLSelectElement).value;
           if (v === 'custom') {
@@ -46,7 +63,7 @@ export function TimeRange({ value, onChange, id = 'time' }: { value: TimeValue; 
           } else onChange({ since: v, start: '', end: '' });
         }}
       >
-        {presets.map((p) => (
+        {(presets.includes(value.since || def) ? presets : [...presets, value.since || def]).map((p) => (
           <option value={p}>Last {p}</option>
         ))}
         <option value="custom">Custom…</option>

@@ -22,6 +22,8 @@ export interface WaterfallProps {
   collapsed: ReadonlySet<number>;
   selected: number;
   matches: ReadonlySet<number>;
+  /** spans of the "why slow" finding picked */
+  highlight?: ReadonlySet<number>;
   showCritical: boolean;
   onSelect: (i: number) => void;
   onToggle: (i: number) => void;
@@ -160,7 +162,7 @@ export function Waterfall(p: WaterfallProps) {
       <div
         key={i}
         id={`span-row-${i}`}
-        class={`wf-row${i === selected ? ' selected' : ''}${p.matches.has(i) ? ' match' : ''}${onPath ? ' on-path' : ''}${err ? ' error' : ''}`}
+        class={`wf-row${i === selected ? ' selected' : ''}${p.matches.has(i) ? ' match' : ''}${p.highlight?.has(i) ? ' highlight' : ''}${onPath ? ' on-path' : ''}${err ? ' error' : ''}`}
         style={{ transform: `translateY(${k * ROW_HEIGHT}px)` }}
         role="treeitem"
         aria-level={depth + 1}

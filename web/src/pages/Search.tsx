@@ -1,14 +1,17 @@
 // The search page: a TraceQL editor or a form that writes TraceQL, the
 // time range, and the matching traces newest first, a page at a time,
 // with a scatter plot of their durations. Everything that defines the
-// results is in the URL: q, since or start/end, limit, cursor, back.
+// results is in the URL: q, since or start/end, limit, cursor, back; rank=1
+// opens "What distinguishes these?" (the attribute ranking of the spans
+// the query matches) and rankBase holds its baseline query.
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, qs, timeParams, useFetch, type SearchResponse, type TraceSummary } from '../api';
+import { AttrRankPanel } from '../components/AttrRank';
 import { AttrValue } from '../components/AttrValue';
 import { Scatter } from '../components/Scatter';
 import { Empty, ErrorState, Loading } from '../components/States';
-import { TimeRange, sinceToGo, type TimeValue } from '../components/TimeRange';
+import { TimeRange, sinceToGo, timeFromQuery, type TimeValue } from '../components/TimeRange';
 import { TraceQLEditor } from '../components/TraceQLEditor';
 import { useDocumentTitle } from '../hooks';
 import { buildTraceQL, emptyForm, parseBuilder, type BuilderForm } from '../lib/builder';
@@ -95,6 +98,10 @@ export function SearchPage({ loc }: { loc: Location }) {
 function Results({ res, loc, ms }: { res: SearchResponse; loc: Location; ms: number }) {
   const [selected, setSelected] = useState<string[]>([]);
   const page = Number(loc.query.get('page') || '1');
+  const qText = loc.query.get('q') ?? '';
+  const matchAll = isMatchAll(qText);
+  const ranking = loc.query.get('rank') === '1';
+  const rankTime = timeFromQuery(loc.query);
   // back lists the cursors of the earlier pages ("~" for the first).
   const backParam = loc.query.get('back');
   const back = backParam ? backParam.split(',') : [];
@@ -121,6 +128,16 @@ function Results({ res, loc, ms }: { res: SearchResponse; loc: Location; ms: num
           {res.totalIsLowerBound ? ' found so far' : ''} · page {page} · {Math.round(ms)} ms
         </div>
         <div class="spacer" />
+        <button
+          type="button"
+          aria-pressed={ranking}
+          disabled={matchAll}
+          onClick={() => setQuery({ rank: ranking ? null : '1', rankBase: null })}
+          title={matchAll ? 'Add conditions first: the ranking compares the spans your query matches with the other spans of their operations' : 'Rank the attribute values that set the matching spans apart from the others'}
+          data-testid="rank-button"
+        >
+          What distinguishes these?
+        </button>
         <button type="button" disabled={selected.length !== 2} onClick={() => navigate(href('compare', { a: selected[0], b: selected[1] }))} title="Select two traces with the checkboxes">
           Compare selected ({selected.length}/2)
         </button>
@@ -130,6 +147,7 @@ function Results({ res, loc, ms }: { res: SearchResponse; loc: Location; ms: num
           {res.warning}
         </div>
       )}
+      {ranking && !matchAll && <AttrRankPanel q={qText} time={rankTime.api} link={rankTime.link} baseline={loc.query.get('rankBase') ?? ''} />}
       <Scatter traces={res.traces} />
       <table class="results-table" data-testid="results">
         <thead>

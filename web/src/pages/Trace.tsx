@@ -2,7 +2,7 @@
 // critical path, find-in-trace, and the span detail panel. Its state is in
 // the URL: view, span (the selected span), find, levels, c (spans whose
 // collapsed state differs from what levels gives), cp=0 (critical path
-// hidden).
+// hidden), why=1 (the "why slow" panel) and finding (the one picked).
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { useFetch } from '../api';
@@ -11,7 +11,9 @@ import { SpanDetail } from '../components/SpanDetail';
 import { Empty, ErrorState, Loading } from '../components/States';
 import { TraceSummaryView } from '../components/TraceSummaryView';
 import { Waterfall } from '../components/Waterfall';
+import { WhySlowPanel, useExplain } from '../components/WhySlow';
 import { useDocumentTitle } from '../hooks';
+import { findingSpans } from '../lib/analysis';
 import { serviceColor } from '../lib/colors';
 import { formatCount, formatDuration, formatTime } from '../lib/format';
 import { buildModel, collapsedSet, findSpans, type TraceModel } from '../lib/model';
@@ -100,6 +102,13 @@ function TraceView({ model, loc, fetchMs }: { model: TraceModel; loc: Location; 
   const findInput = useRef<HTMLInputElement>(null);
   const mainRef = useRef<HTMLDivElement>(null);
   const [compareWith, setCompareWith] = useState('');
+  // Why slow: the explanation, and the spans of the finding picked.
+  const why = q.get('why') === '1';
+  const finding = why ? Number(q.get('finding') ?? '-1') : -1;
+  const explain = useExplain(trace.traceId, why);
+  const findings = explain.state.status === 'ok' ? explain.state.data.findings ?? [] : [];
+  const highlight = useMemo(() => new Set(findingSpans(findings[finding], model.spanIndex)), [explain.state, finding, model]);
+  const toggleWhy = () => setQuery({ why: why ? null : '1', finding: null });
 
   const setToggled = (next: Set<string>) => setQuery({ c: [...next].slice(0, 300).join(',') || null });
   const toggle = (i: number) => {
@@ -129,6 +138,12 @@ function TraceView({ model, loc, fetchMs }: { model: TraceModel; loc: Location; 
     if (selected >= 0 && ancestors(tree, selected).some((a) => collapsed.has(a))) reveal(selected);
   }, [selected]);
 
+  const pickFinding = (i: number) => {
+    const spans = findingSpans(findings[i], model.spanIndex);
+    setQuery({ finding: i >= 0 ? i : null, view: spans.length ? null : q.get('view') });
+    if (spans.length) reveal(spans[0]);
+  };
+
   const matchPos = selected >= 0 ? matchList.indexOf(selected) : -1;
   const jump = (dir: 1 | -1) => {
     if (!matchList.length) return;
@@ -154,6 +169,7 @@ function TraceView({ model, loc, fetchMs }: { model: TraceModel; loc: Location; 
       else if (e.key === 'f') setQuery({ view: 'flame' });
       else if (e.key === 's') setQuery({ view: 'summary' });
       else if (e.key === 'c') setQuery({ cp: showCritical ? '0' : null });
+      else if (e.key === 'y') toggleWhy();
       else if (e.key === 'n') jump(1);
       else if (e.key === 'N') jump(-1);
       else if (e.key === 'Escape' && selected >= 0) select(-1);
@@ -223,6 +239,9 @@ function TraceView({ model, loc, fetchMs }: { model: TraceModel; loc: Location; 
           {viewTab('flame', 'Flame graph', 'f')}
           {viewTab('summary', 'Summary', 's')}
         </div>
+        <button type="button" class={`why-button${why ? ' active' : ''}`} aria-pressed={why} onClick={toggleWhy} title="Compare with similar traces and rank what made this one slow (y)" data-testid="why-button">
+          Why slow?
+        </button>
         <label class="check" title="Highlight the critical path (c)">
           <input type="checkbox" checked={showCritical} onChange={() => setQuery({ cp: showCritical ? '0' : null })} /> Critical path
         </label>
@@ -288,6 +307,7 @@ function TraceView({ model, loc, fetchMs }: { model: TraceModel; loc: Location; 
           <button type="submit">Compare</button>
         </form>
       </div>
+      {why && <WhySlowPanel state={explain.state} retry={explain.retry} cancel={explain.cancel} picked={finding} onPick={pickFinding} onClose={toggleWhy} />}
       <div class={`trace-body${selected >= 0 ? ' with-detail' : ''}`}>
         <div class="trace-main" ref={mainRef}>
           {view === 'waterfall' && (
@@ -297,6 +317,7 @@ function TraceView({ model, loc, fetchMs }: { model: TraceModel; loc: Location; 
               collapsed={collapsed}
               selected={selected}
               matches={matches}
+              highlight={highlight}
               showCritical={showCritical}
               onSelect={select}
               onToggle={toggle}
@@ -307,7 +328,7 @@ function TraceView({ model, loc, fetchMs }: { model: TraceModel; loc: Location; 
               onRendered={onRendered}
             />
           )}
-          {view === 'flame' && <FlameWithTiming model={model} selected={selected} matches={matches} showCritical={showCritical} onSelect={select} onRendered={onRendered} />}
+          {view === 'flame' && <FlameWithTiming model={model} selected={selected} matches={highlight.size ? highlight : matches} showCritical={showCritical} onSelect={select} onRendered={onRendered} />}
           {view === 'summary' && <SummaryWithTiming model={model} onRendered={onRendered} />}
         </div>
         {selected >= 0 && <SpanDetail model={model} index={selected} onSelect={reveal} onClose={() => select(-1)} />}
