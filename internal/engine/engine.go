@@ -1,11 +1,14 @@
 // Package engine executes TraceQL queries (internal/traceql) over clew's
-// store. It selects candidate traces with the store's native search, pushing
-// down what the query's spanset filters translate exactly
-// (traceql.Conditions.SearchQuery: a superset of the matches), loads each
-// candidate trace, builds its span tree and evaluates the whole query on it
-// with TraceQL semantics: spanset filters, spanset and structural operators,
-// pipelines (aggregate filters, by, select, coalesce) and metrics functions.
-// See docs/traceql.md ("Execution").
+// store. It pushes a superset of each needed spanset filter down to the
+// store's native search (traceql.SpansetFilter.Pushdown), evaluated on
+// block columns. Metrics queries whose pipeline needs each span alone
+// stream the matching spans' columns (Source.ScanSpans) and aggregate them
+// with bounded memory; every other query loads the candidate traces
+// (newest time slices first for searches), builds their span trees and
+// evaluates the whole query with TraceQL semantics: spanset filters,
+// spanset and structural operators, pipelines (aggregate filters, by,
+// select, coalesce) and metrics functions. See docs/traceql.md
+// ("Execution").
 package engine
 
 import (
@@ -25,11 +28,18 @@ import (
 
 // Source is what the engine reads: one tenant's store (api.Querier
 // satisfies it). Search returns matching traces newest first, a page at a
-// time; FindTrace returns a whole trace in start order. Both must be safe
-// for concurrent use; the engine only reads the batches they return.
+// time; FindTrace returns a whole trace in start order; ScanSpans streams
+// the matching spans' columns without loading traces (see
+// store.DB.ScanSpans: fn may run concurrently and must copy what it
+// keeps). All must be safe for concurrent use; the engine only reads what
+// they return.
 type Source interface {
 	Search(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error)
+	// SearchPage is Search without the exact total: the engine pages
+	// through candidates and never needs it (see store.DB.SearchPage).
+	SearchPage(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error)
 	FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error)
+	ScanSpans(ctx context.Context, q *search.Query, cols store.Columns, fn func(*span.Span) bool) error
 }
 
 var _ Source = (*store.DB)(nil)
@@ -43,12 +53,21 @@ type Config struct {
 	Workers int
 	// MaxExemplars bounds the exemplars per metrics series.
 	MaxExemplars int
+	// MaxSeries bounds the series a metrics query builds (compare():
+	// ten times as many attribute values); the spans of further series
+	// are left out and the result is marked SeriesLimited.
+	MaxSeries int
+	// MaxSpans, when positive, bounds the spans a metrics query reads
+	// from span columns (see Metrics); at the bound the scan stops and
+	// the result is marked SpansLimited. Queries that load traces are
+	// bounded by MaxCandidates (and by what their Source loads) instead.
+	MaxSpans int
 }
 
 // DefaultConfig returns the defaults: 5000 candidates, 2 workers, 10
-// exemplars per series.
+// exemplars and 1000 series.
 func DefaultConfig() Config {
-	return Config{MaxCandidates: 5000, Workers: 2, MaxExemplars: 10}
+	return Config{MaxCandidates: 5000, Workers: 2, MaxExemplars: 10, MaxSeries: 1000}
 }
 
 // Engine executes TraceQL queries over a Source. It is safe for concurrent
@@ -56,6 +75,9 @@ func DefaultConfig() Config {
 type Engine struct {
 	src Source
 	cfg Config
+	// noPushdown and noSpanScan turn the optimizations off, for tests
+	// that compare their results with the plain evaluation.
+	noPushdown, noSpanScan bool
 }
 
 // New returns an engine over src. Zero fields of cfg take their defaults.
@@ -66,6 +88,9 @@ func New(src Source, cfg Config) *Engine {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = def.Workers
+	}
+	if cfg.MaxSeries <= 0 {
+		cfg.MaxSeries = def.MaxSeries
 	}
 	if cfg.MaxExemplars < 0 {
 		cfg.MaxExemplars = 0
@@ -170,36 +195,86 @@ func (e *Engine) Search(ctx context.Context, req SearchRequest) (*SearchResult, 
 	}
 	res := &SearchResult{}
 	var mu sync.Mutex
-	found := 0
-	err = e.scan(ctx, p, req.Start, req.End, res, func(t *trace, sets []spanset) bool {
-		tr := p.traceResult(t, sets, spss)
-		mu.Lock()
-		defer mu.Unlock()
-		res.Traces = append(res.Traces, tr)
-		found++
-		return found < limit
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(res.Traces, func(a, b Trace) int {
+	byStart := func(a, b Trace) int {
 		if c := cmp.Compare(b.StartUnixNano, a.StartUnixNano); c != 0 {
 			return c
 		}
 		return bytes.Compare(a.TraceID[:], b.TraceID[:])
-	})
-	if len(res.Traces) > limit {
-		res.Traces = res.Traces[:limit]
+	}
+	// Newest time slices first: the newest matches are usually found in
+	// the newest blocks, and the store skips the blocks outside a slice.
+	st := &scanState{budget: e.cfg.MaxCandidates, seen: map[span.TraceID]struct{}{}}
+	for _, w := range searchWindows(req.Start, req.End) {
+		found := 0
+		err = e.scan(ctx, p, w[0], w[1], res, st, func(t *trace, sets []spanset) bool {
+			tr := p.traceResult(t, sets, spss)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Traces = append(res.Traces, tr)
+			found++
+			return found < limit
+		})
+		if err != nil {
+			return nil, err
+		}
+		slices.SortFunc(res.Traces, byStart)
+		if len(res.Traces) > limit {
+			res.Traces = res.Traces[:limit]
+		}
+		// A trace not found yet has no pushed-down match at or after
+		// w[0], so it started before w[0]: with limit traces starting
+		// at or after it, no older slice can change the answer.
+		if len(res.Traces) == limit && res.Traces[limit-1].StartUnixNano >= w[0] || res.Truncated {
+			break
+		}
 	}
 	return res, nil
+}
+
+// firstWindow is the width of the newest time slice a search scans.
+const firstWindow = 15_000_000_000 // 15 s
+
+// searchWindows splits [start, end] (inclusive, Unix nanoseconds) into
+// disjoint slices, newest first, each four times as wide as the one
+// before, the first firstWindow wide. An unbounded or short range is one
+// slice.
+func searchWindows(start, end uint64) [][2]uint64 {
+	if start == 0 || end == 0 || end <= start || end-start <= 4*firstWindow {
+		return [][2]uint64{{start, end}}
+	}
+	var out [][2]uint64
+	hi, w := end, uint64(firstWindow)
+	for {
+		if end-start <= w || end-w <= start {
+			return append(out, [2]uint64{start, hi})
+		}
+		lo := end - w
+		out = append(out, [2]uint64{lo, hi})
+		hi, w = lo-1, w*4
+	}
+}
+
+// scanState is what successive scans of one query share: the candidate
+// budget left (MaxCandidates) and the traces already evaluated.
+type scanState struct {
+	budget int
+	seen   map[span.TraceID]struct{}
 }
 
 // scan pages through the candidate traces newest first, loads and
 // evaluates them with the configured workers, and calls emit (possibly
 // concurrently) for each trace with matching spansets until emit returns
-// false, the candidates run out, or MaxCandidates is reached.
-func (e *Engine) scan(ctx context.Context, p *program, start, end uint64, res *SearchResult, emit func(*trace, []spanset) bool) error {
+// false, the candidates run out, or MaxCandidates is reached. st, when
+// not nil, carries the budget and the traces evaluated by earlier scans
+// of the same query (which it skips).
+func (e *Engine) scan(ctx context.Context, p *program, start, end uint64, res *SearchResult, st *scanState, emit func(*trace, []spanset) bool) error {
+	if st == nil {
+		st = &scanState{budget: e.cfg.MaxCandidates}
+	}
 	queries := plan(p.q)
+	if e.noPushdown {
+		queries = []search.Query{{}}
+	}
 	for i := range queries {
 		queries[i].Start, queries[i].End = start, end
 		if err := queries[i].Compile(); err != nil {
@@ -207,7 +282,7 @@ func (e *Engine) scan(ctx context.Context, p *program, start, end uint64, res *S
 		}
 	}
 	var truncated bool
-	next := e.candidates(ctx, queries, &truncated)
+	next := e.candidates(ctx, queries, &st.budget, &truncated)
 	var stop bool
 	var mu sync.Mutex
 	for !stop {
@@ -227,6 +302,12 @@ func (e *Engine) scan(ctx context.Context, p *program, start, end uint64, res *S
 			mu.Unlock()
 			if done {
 				break
+			}
+			if st.seen != nil {
+				if _, ok := st.seen[id]; ok {
+					continue
+				}
+				st.seen[id] = struct{}{}
 			}
 			select {
 			case sem <- struct{}{}:
@@ -273,7 +354,7 @@ func (e *Engine) scan(ctx context.Context, p *program, start, end uint64, res *S
 			break
 		}
 	}
-	res.Truncated = truncated && !stop
+	res.Truncated = res.Truncated || truncated && !stop
 	return ctx.Err()
 }
 
@@ -281,20 +362,20 @@ func (e *Engine) scan(ctx context.Context, p *program, start, end uint64, res *S
 // in chunks; more is false with the last chunk. With one search query it
 // pages through the store lazily; with several (an || of filters) it
 // gathers every query's candidates up front. Either way it stops at
-// MaxCandidates and then sets *truncated if more candidates remained.
-func (e *Engine) candidates(ctx context.Context, queries []search.Query, truncated *bool) func() ([]span.TraceID, bool, error) {
-	remaining := e.cfg.MaxCandidates
+// MaxCandidates (*remaining, shared by the scans of one query) and then
+// sets *truncated if more candidates remained.
+func (e *Engine) candidates(ctx context.Context, queries []search.Query, remaining *int, truncated *bool) func() ([]span.TraceID, bool, error) {
 	if len(queries) == 1 {
 		var cur *store.Cursor
 		page := 100
 		done := false
 		return func() ([]span.TraceID, bool, error) {
-			if done || remaining <= 0 {
+			if done || *remaining <= 0 {
 				return nil, false, nil
 			}
-			n := min(page, remaining)
+			n := min(page, *remaining)
 			page = 1000
-			r, err := e.src.Search(ctx, &queries[0], n, cur)
+			r, err := e.src.SearchPage(ctx, &queries[0], n, cur)
 			if err != nil {
 				return nil, false, err
 			}
@@ -302,13 +383,13 @@ func (e *Engine) candidates(ctx context.Context, queries []search.Query, truncat
 			for i, h := range r.Hits {
 				ids[i] = h.TraceID
 			}
-			remaining -= len(ids)
+			*remaining -= len(ids)
 			cur = r.Next
 			done = r.Next == nil
-			if !done && remaining <= 0 {
+			if !done && *remaining <= 0 {
 				*truncated = true
 			}
-			return ids, !done && remaining > 0, nil
+			return ids, !done && *remaining > 0, nil
 		}
 	}
 	type hit struct {
@@ -326,7 +407,7 @@ func (e *Engine) candidates(ctx context.Context, queries []search.Query, truncat
 		for i := range queries {
 			var cur *store.Cursor
 			for {
-				r, err := e.src.Search(ctx, &queries[i], 1000, cur)
+				r, err := e.src.SearchPage(ctx, &queries[i], 1000, cur)
 				if err != nil {
 					return nil, false, err
 				}
@@ -336,7 +417,7 @@ func (e *Engine) candidates(ctx context.Context, queries []search.Query, truncat
 						all = append(all, hit{h.TraceID, h.Start})
 					}
 				}
-				if r.Next == nil || len(all) >= 4*e.cfg.MaxCandidates {
+				if r.Next == nil || len(all) >= 4*max(*remaining, 0) {
 					break
 				}
 				cur = r.Next
@@ -348,10 +429,11 @@ func (e *Engine) candidates(ctx context.Context, queries []search.Query, truncat
 			}
 			return bytes.Compare(a.id[:], b.id[:])
 		})
-		if len(all) > e.cfg.MaxCandidates {
+		if len(all) > max(*remaining, 0) {
 			*truncated = true
-			all = all[:e.cfg.MaxCandidates]
+			all = all[:max(*remaining, 0)]
 		}
+		*remaining -= len(all)
 		ids := make([]span.TraceID, len(all))
 		for i, h := range all {
 			ids[i] = h.id

@@ -199,7 +199,7 @@ func TestMaxCandidates(t *testing.T) {
 	if traceNums(res) != "1" || res.Truncated {
 		t.Errorf("pushed-down search = %q truncated=%v", traceNums(res), res.Truncated)
 	}
-	res, err = e.Search(context.Background(), SearchRequest{Query: mustParse(t, `{ span.amount > 1 }`)})
+	res, err = e.Search(context.Background(), SearchRequest{Query: mustParse(t, `{ span.amount * 2 > 1 }`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,43 +211,65 @@ func TestMaxCandidates(t *testing.T) {
 func TestPlan(t *testing.T) {
 	cases := []struct{ q, want string }{
 		{`{ }`, "[{}]"},
-		{`{ name = "a" && span.x = 1 }`, `[name=a]`},
-		{`{ name = "a" } && { resource.service.name = "s" && status = error }`, `[service=s status=[error]]`},
+		{`{ name = "a" && span.x = 1 }`, `[name=a span.x=1]`},
+		{`{ name = "a" } && { resource.service.name = "s" && status = error }`, `[status=[error] resource.service.name=s]`},
+		{`{ resource.service.name = "a" } >> { status = error }`, `[status=[error]]`},
+		{`{ span.x = "v" } >> { status = error }`, `[span.x=v]`},
 		{`{ name = "a" } || { name = "b" }`, `[name=a name=b]`},
-		{`{ name = "a" } || { span.x = 1 }`, "[{}]"},
+		{`{ name = "a" } || { span.x = 1 }`, `[name=a span.x=1]`},
+		{`{ name = "a" } || { span.x = nil }`, "[{}]"},
 		{`{ name = "a" } !> { kind = server }`, `[kinds=[server]]`},
 		{`{ } | { duration > 1s }`, `[min=1000000001]`},
 		{`{ name = "a" } | rate()`, `[name=a]`},
+		{`{ name = "a" && name = "b" }`, `[]`},
+		{`{ name = "a" && name = "b" } || { kind = client }`, `[kinds=[client]]`},
+		{`{ .a = 1 || .b =~ "x.*" } | count() > 1`, `[any.a=1 any.b=~x.*]`},
+		{`({ span.x > 5 } | count() > 1) && { }`, `[span.x>5]`},
 	}
 	for _, c := range cases {
 		qs := plan(mustParse(t, c.q))
 		var parts []string
 		for _, q := range qs {
-			var f []string
-			if q.SpanName != "" {
-				f = append(f, "name="+q.SpanName)
-			}
-			if q.Service != "" {
-				f = append(f, "service="+q.Service)
-			}
-			if len(q.Statuses) > 0 {
-				f = append(f, fmt.Sprint("status=", q.Statuses))
-			}
-			if len(q.Kinds) > 0 {
-				f = append(f, fmt.Sprint("kinds=", q.Kinds))
-			}
-			if q.MinDuration > 0 {
-				f = append(f, fmt.Sprint("min=", q.MinDuration))
-			}
-			if len(f) == 0 {
-				f = append(f, "{}")
-			}
-			parts = append(parts, strings.Join(f, " "))
+			parts = append(parts, describeQuery(q))
 		}
 		if got := "[" + strings.Join(parts, " ") + "]"; got != c.want {
 			t.Errorf("plan(%q) = %s, want %s", c.q, got, c.want)
 		}
 	}
+}
+
+// describeQuery renders a native search compactly.
+func describeQuery(q search.Query) string {
+	var f []string
+	if q.SpanName != "" {
+		f = append(f, "name="+q.SpanName)
+	}
+	if q.Service != "" {
+		f = append(f, "service="+q.Service)
+	}
+	if len(q.Statuses) > 0 {
+		f = append(f, fmt.Sprint("status=", q.Statuses))
+	}
+	if len(q.Kinds) > 0 {
+		f = append(f, fmt.Sprint("kinds=", q.Kinds))
+	}
+	if q.MinDuration > 0 {
+		f = append(f, fmt.Sprint("min=", q.MinDuration))
+	}
+	if q.MaxDuration > 0 {
+		f = append(f, fmt.Sprint("max=", q.MaxDuration))
+	}
+	for _, c := range q.Conds {
+		s := c.Scope.String() + "." + c.Key + c.Op.String()
+		if c.Op != search.OpExists {
+			s += c.Value.AsString()
+		}
+		f = append(f, s)
+	}
+	if len(f) == 0 {
+		return "{}"
+	}
+	return strings.Join(f, " ")
 }
 
 // TestMatchSpanAgrees checks the engine's filter evaluation against

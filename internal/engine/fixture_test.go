@@ -22,4 +22,4 @@ var (
 	fixture = testutil.TraceQLFixture
 )
 
-func openStore(t *testing.T, b *span.Batch) *store.DB { return testutil.OpenStore(t, b) }
+func openStore(t testing.TB, b *span.Batch) *store.DB { return testutil.OpenStore(t, b) }

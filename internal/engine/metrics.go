@@ -57,31 +57,29 @@ type Series struct {
 // MetricsResult is the answer of Metrics.
 type MetricsResult struct {
 	// Series are sorted by their labels.
-	Series                    []Series
+	Series []Series
+	// Inspected counts the traces loaded (0 when the query streamed span
+	// columns instead) and InspectedSpans the spans read.
 	Inspected, InspectedSpans int
-	Truncated                 bool
+	// Truncated is set when MaxCandidates stopped the evaluation of
+	// candidate traces (queries that need whole traces only).
+	Truncated bool
+	// SeriesLimited is set when MaxSeries left spans out.
+	SeriesLimited bool
+	// SpansLimited is set when MaxSpans stopped a span-column scan.
+	SpansLimited bool
 }
 
-// bucketAcc accumulates one series.
-type seriesAcc struct {
-	labels    []Label
-	count     []float64
-	sum       []float64
-	min, max  []float64
-	vals      [][]float64
-	exemplars []exemplarAcc
-	exBucket  map[int]bool
-}
-
-type exemplarAcc struct {
-	ex     Exemplar
-	bucket int
-}
-
-// Metrics runs a metrics query: it evaluates the query's spanset pipeline
-// on every candidate trace (up to MaxCandidates) and aggregates the
-// matched spans that start within [Start, End) into series. Durations are
-// reported in seconds. It returns ErrNotMetricsQuery when the query has no
+// Metrics runs a metrics query: it aggregates the spans the query's
+// spanset pipeline matches that start within [Start, End) into series.
+// Durations are reported in seconds. A query whose pipeline and metrics
+// fields depend on each span alone (see program.spanLocal) streams the
+// pushed-down spans' columns from the store, with no bound on their
+// number; any other query evaluates candidate traces, up to
+// MaxCandidates. Memory stays bounded either way: at most MaxSeries
+// series (compare(): ten times as many attribute values) of one
+// accumulator per interval, quantiles estimated with bounded sketches
+// (see quantileAcc). It returns ErrNotMetricsQuery when the query has no
 // metrics function.
 func (e *Engine) Metrics(ctx context.Context, req MetricsRequest) (*MetricsResult, error) {
 	p, err := compile(req.Query)
@@ -121,113 +119,307 @@ func (e *Engine) Metrics(ctx context.Context, req MetricsRequest) (*MetricsResul
 			}
 		}
 	}
+	var sink interface {
+		observe(p *program, t *trace, i int, selected bool, key *[]byte)
+		finish(res *MetricsResult)
+	}
 	if m.Func == traceql.Compare {
-		return e.compare(ctx, p, req, step, nb)
+		sink = newCompareAcc(m, p.topk, req.Start, step, nb, 10*e.cfg.MaxSeries)
+	} else {
+		acc := newMetricsAcc(m, p.topk, req.Start, step, nb, maxEx, e.cfg.MaxSeries)
+		sink = acc
+		if _, ok := p.spanLocal(); ok && !e.noSpanScan {
+			acc.cacheByResource()
+		}
 	}
-	var mu sync.Mutex
-	series := map[string]*seriesAcc{}
 	res := &MetricsResult{}
-	var scanRes SearchResult
-	err = e.scan(ctx, p, req.Start, req.End-1, &scanRes, func(t *trace, sets []spanset) bool {
-		spans := flatten(sets)
-		type point struct {
-			key    string
-			labels []Label
-			bucket int
-			v      float64
-			i      int32
+	inRange := func(s *span.Span) bool { return s.StartUnixNano >= req.Start && s.StartUnixNano < req.End }
+	if cols, ok := p.spanLocal(); ok && !e.noSpanScan {
+		read, limited, err := e.scanLocal(ctx, p, req.Start, req.End-1, cols, func(v *spanView) bool {
+			if inRange(&v.t.spans[0]) {
+				sel := m.Func == traceql.Compare && p.selected(&v.t, 0, true)
+				sink.observe(p, &v.t, 0, sel, &v.key)
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
 		}
-		var pts []point
-		for _, i := range spans {
-			s := &t.spans[i]
-			if s.StartUnixNano < req.Start || s.StartUnixNano >= req.End {
-				continue
-			}
-			b := int((s.StartUnixNano - req.Start) / step)
-			var labels []Label
-			var kb strings.Builder
-			for _, f := range m.By {
-				v := p.eval(t, int(i), f)
-				kb.WriteString(v.key())
-				kb.WriteByte(0)
-				labels = append(labels, Label{Key: f.String(), Value: v})
-			}
-			v := math.NaN()
-			if m.Field != nil {
-				fv, ok := metricValue(p.eval(t, int(i), m.Field))
-				if !ok {
-					continue
-				}
-				v = fv
-				if m.Func == traceql.HistogramOverTime {
-					bound := histogramBucket(fv)
-					labels = append(labels, Label{Key: "__bucket", Value: floatVal(bound)})
-					kb.WriteString(strconv.FormatFloat(bound, 'g', -1, 64))
+		res.InspectedSpans, res.SpansLimited = int(read), limited
+	} else {
+		var scanRes SearchResult
+		err := e.scan(ctx, p, req.Start, req.End-1, &scanRes, nil, func(t *trace, sets []spanset) bool {
+			spans := flatten(sets)
+			var sel map[int32]bool
+			if m.Func == traceql.Compare {
+				sel = map[int32]bool{}
+				for _, ss := range p.spansetExpr(t, m.Selection, &spanset{spans: spans}) {
+					for _, i := range ss.spans {
+						sel[i] = true
+					}
 				}
 			}
-			pts = append(pts, point{key: kb.String(), labels: labels, bucket: b, v: v, i: i})
+			var key []byte
+			for _, i := range spans {
+				if inRange(&t.spans[i]) {
+					sink.observe(p, t, int(i), sel[i] && p.selected(t, int(i), false), &key)
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, pt := range pts {
-			acc := series[pt.key]
-			if acc == nil {
-				acc = &seriesAcc{labels: pt.labels, count: make([]float64, nb), exBucket: map[int]bool{}}
-				switch m.Func {
-				case traceql.SumOverTime, traceql.AvgOverTime:
-					acc.sum = make([]float64, nb)
-				case traceql.MinOverTime:
-					acc.min = make([]float64, nb)
-				case traceql.MaxOverTime:
-					acc.max = make([]float64, nb)
-				case traceql.QuantileOverTime:
-					acc.vals = make([][]float64, nb)
-				}
-				series[pt.key] = acc
-			}
-			b := pt.bucket
-			acc.count[b]++
-			switch {
-			case acc.sum != nil:
-				acc.sum[b] += pt.v
-			case acc.min != nil:
-				if acc.count[b] == 1 || pt.v < acc.min[b] {
-					acc.min[b] = pt.v
-				}
-			case acc.max != nil:
-				if acc.count[b] == 1 || pt.v > acc.max[b] {
-					acc.max[b] = pt.v
-				}
-			case acc.vals != nil:
-				acc.vals[b] = append(acc.vals[b], pt.v)
-			}
-			if len(acc.exemplars) < maxEx && !acc.exBucket[b] {
-				acc.exBucket[b] = true
-				s := &t.spans[pt.i]
-				acc.exemplars = append(acc.exemplars, exemplarAcc{bucket: b, ex: Exemplar{
-					TraceID: t.id, SpanID: s.SpanID, TimestampMs: int64(s.StartUnixNano / 1e6), Value: pt.v}})
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return nil, err
+		res.Inspected, res.InspectedSpans, res.Truncated = scanRes.Inspected, scanRes.InspectedSpans, scanRes.Truncated
 	}
-	res.Inspected, res.InspectedSpans, res.Truncated = scanRes.Inspected, scanRes.InspectedSpans, scanRes.Truncated
-	ts := func(b int) int64 { return int64((req.Start + uint64(b)*step) / 1e6) }
-	stepSec := float64(step) / 1e9
-	for _, acc := range series {
+	sink.finish(res)
+	return res, nil
+}
+
+// selected reports whether span i of a compare() query is in the
+// selection: it matches the selection filter (when match is set; the
+// caller evaluated it otherwise) and starts within the selection window.
+func (p *program) selected(t *trace, i int, match bool) bool {
+	m := p.metrics
+	if match && !p.matchLocalSpanset(t, i, m.Selection) {
+		return false
+	}
+	s := &t.spans[i]
+	return !m.HasInterval || s.StartUnixNano >= uint64(m.Start) && s.StartUnixNano < uint64(m.End)
+}
+
+// metricsAcc aggregates the matched spans of a metrics function other
+// than compare() into series. observe may be called concurrently.
+type metricsAcc struct {
+	m           *traceql.MetricsAggregate
+	topk        []*traceql.TopK
+	start, step uint64
+	nb          int
+	maxEx       int
+	maxSeries   int
+
+	mu      sync.Mutex
+	series  map[string]*seriesAcc
+	limited bool
+	// byRes, when not nil, maps a span's resource to its series: set for
+	// span scans (whose resources are the store's, a few per block) when
+	// every by() field is a resource attribute, so that the labels of a
+	// span are worked out once per resource.
+	byRes map[*span.Resource]*seriesAcc
+}
+
+// maxResCache bounds metricsAcc.byRes.
+const maxResCache = 1 << 14
+
+// cacheByResource turns the per-resource series cache on when the by()
+// fields allow it.
+func (a *metricsAcc) cacheByResource() {
+	if a.m.Func == traceql.HistogramOverTime || len(a.m.By) == 0 {
+		return
+	}
+	for _, f := range a.m.By {
+		if at, ok := f.(*traceql.Attribute); !ok || at.Parent || at.Scope != traceql.ScopeResource {
+			return
+		}
+	}
+	a.byRes = map[*span.Resource]*seriesAcc{}
+}
+
+// seriesAcc accumulates one series: per interval a count and, as the
+// function needs, a sum, extremes or a quantile accumulator.
+type seriesAcc struct {
+	labels    []Label
+	count     []float64
+	sum       []float64
+	min, max  []float64
+	q         []quantileAcc
+	exemplars []exemplarAcc
+	exBucket  []bool
+}
+
+type exemplarAcc struct {
+	ex     Exemplar
+	bucket int
+}
+
+func newMetricsAcc(m *traceql.MetricsAggregate, topk []*traceql.TopK, start, step uint64, nb, maxEx, maxSeries int) *metricsAcc {
+	return &metricsAcc{m: m, topk: topk, start: start, step: step, nb: nb, maxEx: maxEx, maxSeries: maxSeries, series: map[string]*seriesAcc{}}
+}
+
+// appendValueKey appends an encoding of v that tells values of all types
+// apart, for grouping.
+func appendValueKey(dst []byte, v Value) []byte {
+	dst = append(dst, byte('a'+v.Type))
+	switch {
+	case len(v.multi) > 0:
+		dst = append(dst, v.String()...)
+	case v.Type == TypeString:
+		dst = append(dst, v.Str...)
+	case v.Type == TypeFloat:
+		dst = strconv.AppendFloat(dst, v.Float, 'g', -1, 64)
+	default:
+		dst = strconv.AppendInt(dst, v.Int, 10)
+	}
+	return append(dst, 0)
+}
+
+// observe adds span i of t (which the pipeline matched and which starts
+// within the range) to its series.
+func (a *metricsAcc) observe(p *program, t *trace, i int, _ bool, keyBuf *[]byte) {
+	m := a.m
+	s := &t.spans[i]
+	b := int((s.StartUnixNano - a.start) / a.step)
+	if a.byRes != nil && s.Resource != nil {
+		v := math.NaN()
+		if m.Field != nil {
+			fv, ok := metricValue(p.eval(t, i, m.Field))
+			if !ok {
+				return
+			}
+			v = fv
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		acc := a.byRes[s.Resource]
+		if acc == nil {
+			var vals []Value
+			key := (*keyBuf)[:0]
+			for _, f := range m.By {
+				fv := p.eval(t, i, f)
+				vals = append(vals, fv)
+				key = appendValueKey(key, fv)
+			}
+			*keyBuf = key
+			if acc = a.series[string(key)]; acc == nil {
+				if len(a.series) >= a.maxSeries {
+					a.limited = true
+					return
+				}
+				acc = a.newSeries(m, vals, 0)
+				a.series[string(key)] = acc
+			}
+			if len(a.byRes) < maxResCache {
+				a.byRes[s.Resource] = acc
+			}
+		}
+		a.addLocked(acc, t, s, b, v)
+		return
+	}
+	var byVals [4]Value
+	vals := byVals[:0]
+	key := (*keyBuf)[:0]
+	for _, f := range m.By {
+		v := p.eval(t, i, f)
+		vals = append(vals, v)
+		key = appendValueKey(key, v)
+	}
+	v := math.NaN()
+	bound := 0.0
+	if m.Field != nil {
+		fv, ok := metricValue(p.eval(t, i, m.Field))
+		if !ok {
+			*keyBuf = key
+			return
+		}
+		v = fv
+		if m.Func == traceql.HistogramOverTime {
+			bound = histogramBucket(fv)
+			key = strconv.AppendFloat(key, bound, 'g', -1, 64)
+		}
+	}
+	*keyBuf = key
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	acc := a.series[string(key)]
+	if acc == nil {
+		if len(a.series) >= a.maxSeries {
+			a.limited = true
+			return
+		}
+		acc = a.newSeries(m, vals, bound)
+		a.series[string(key)] = acc
+	}
+	a.addLocked(acc, t, s, b, v)
+}
+
+// addLocked adds span s with value v to interval b of acc; a.mu is held.
+func (a *metricsAcc) addLocked(acc *seriesAcc, t *trace, s *span.Span, b int, v float64) {
+	acc.count[b]++
+	switch {
+	case acc.sum != nil:
+		acc.sum[b] += v
+	case acc.min != nil:
+		if acc.count[b] == 1 || v < acc.min[b] {
+			acc.min[b] = v
+		}
+	case acc.max != nil:
+		if acc.count[b] == 1 || v > acc.max[b] {
+			acc.max[b] = v
+		}
+	case acc.q != nil:
+		acc.q[b].add(v)
+	}
+	if len(acc.exemplars) < a.maxEx && !acc.exBucket[b] {
+		acc.exBucket[b] = true
+		acc.exemplars = append(acc.exemplars, exemplarAcc{bucket: b, ex: Exemplar{
+			TraceID: t.id, SpanID: s.SpanID, TimestampMs: int64(s.StartUnixNano / 1e6), Value: v}})
+	}
+}
+
+// newSeries starts a series with the by() values (strings copied: the
+// span's memory may belong to the store) and the histogram bucket.
+func (a *metricsAcc) newSeries(m *traceql.MetricsAggregate, vals []Value, bound float64) *seriesAcc {
+	var labels []Label
+	for k, f := range m.By {
+		labels = append(labels, Label{Key: f.String(), Value: cloneValue(vals[k])})
+	}
+	if m.Func == traceql.HistogramOverTime {
+		labels = append(labels, Label{Key: "__bucket", Value: floatVal(bound)})
+	}
+	acc := &seriesAcc{labels: labels, count: make([]float64, a.nb), exBucket: make([]bool, a.nb)}
+	switch m.Func {
+	case traceql.SumOverTime, traceql.AvgOverTime:
+		acc.sum = make([]float64, a.nb)
+	case traceql.MinOverTime:
+		acc.min = make([]float64, a.nb)
+	case traceql.MaxOverTime:
+		acc.max = make([]float64, a.nb)
+	case traceql.QuantileOverTime:
+		acc.q = make([]quantileAcc, a.nb)
+	}
+	return acc
+}
+
+// cloneValue deep-copies the strings of v.
+func cloneValue(v Value) Value {
+	v.Str = strings.Clone(v.Str)
+	if len(v.multi) > 0 {
+		multi := make([]Value, len(v.multi))
+		for i := range v.multi {
+			multi[i] = cloneValue(v.multi[i])
+		}
+		v.multi = multi
+	}
+	return v
+}
+
+// finish turns the accumulators into series.
+func (a *metricsAcc) finish(res *MetricsResult) {
+	m := a.m
+	res.SeriesLimited = res.SeriesLimited || a.limited
+	ts := func(b int) int64 { return int64((a.start + uint64(b)*a.step) / 1e6) }
+	stepSec := float64(a.step) / 1e9
+	for _, acc := range a.series {
 		base := acc.labels
 		if len(m.By) == 0 && m.Func != traceql.HistogramOverTime {
 			base = append([]Label{{Key: "__name__", Value: strVal(m.Func.String())}}, base...)
 		}
-		switch m.Func {
-		case traceql.QuantileOverTime:
+		if m.Func == traceql.QuantileOverTime {
 			for _, q := range m.Quantiles {
 				s := Series{Labels: append(slices.Clip(base), Label{Key: "p", Value: floatVal(q)})}
-				for b, vs := range acc.vals {
-					if len(vs) > 0 {
-						s.Samples = append(s.Samples, Sample{ts(b), quantile(vs, q)})
+				for b := range acc.q {
+					if acc.q[b].n > 0 {
+						s.Samples = append(s.Samples, Sample{ts(b), acc.q[b].quantile(q)})
 					}
 				}
 				s.Exemplars = exemplars(acc, nil)
@@ -236,7 +428,7 @@ func (e *Engine) Metrics(ctx context.Context, req MetricsRequest) (*MetricsResul
 			continue
 		}
 		s := Series{Labels: base}
-		for b := range nb {
+		for b := range a.nb {
 			c := acc.count[b]
 			var v float64
 			switch m.Func {
@@ -270,8 +462,7 @@ func (e *Engine) Metrics(ctx context.Context, req MetricsRequest) (*MetricsResul
 		s.Exemplars = exemplars(acc, byBucket)
 		res.Series = append(res.Series, s)
 	}
-	finishSeries(res, m, p.topk)
-	return res, nil
+	finishSeries(res, m, a.topk)
 }
 
 // exemplars returns acc's exemplars in time order; value, when set, gives
@@ -285,7 +476,9 @@ func exemplars(acc *seriesAcc, value func(b int) float64) []Exemplar {
 		}
 		out = append(out, ex)
 	}
-	slices.SortFunc(out, func(a, b Exemplar) int { return cmp.Compare(a.TimestampMs, b.TimestampMs) })
+	slices.SortFunc(out, func(a, b Exemplar) int {
+		return cmp.Or(cmp.Compare(a.TimestampMs, b.TimestampMs), strings.Compare(a.TraceID.String(), b.TraceID.String()))
+	})
 	return out
 }
 
@@ -316,22 +509,6 @@ func histogramBucket(v float64) float64 {
 		return 0
 	}
 	return math.Pow(2, math.Ceil(math.Log2(v)))
-}
-
-// quantile returns the q-quantile of vs (sorted in place), interpolating
-// linearly between the closest ranks.
-func quantile(vs []float64, q float64) float64 {
-	slices.Sort(vs)
-	if len(vs) == 1 {
-		return vs[0]
-	}
-	pos := q * float64(len(vs)-1)
-	lo := int(math.Floor(pos))
-	if lo >= len(vs)-1 {
-		return vs[len(vs)-1]
-	}
-	frac := pos - float64(lo)
-	return vs[lo] + (vs[lo+1]-vs[lo])*frac
 }
 
 // finishSeries sorts the series by labels, applies the threshold filter
@@ -403,124 +580,4 @@ func labelsKey(ls []Label) string {
 		b.WriteByte(0)
 	}
 	return b.String()
-}
-
-// compare runs compare({selection}, topN, start, end): for every attribute
-// of the matched spans (span and resource attributes, and the intrinsics
-// name, status and kind), the number of spans per value over time, split
-// into the spans that match the selection ("selection") and the others
-// ("baseline"), keeping the topN values (default 10) of each attribute;
-// and per attribute the totals of each side ("selection_total",
-// "baseline_total"). The side is the label __meta_type. With start and
-// end, only spans starting within [start, end) count as selected.
-func (e *Engine) compare(ctx context.Context, p *program, req MetricsRequest, step uint64, nb int) (*MetricsResult, error) {
-	m := p.metrics
-	topN := 10
-	if m.HasTopN {
-		topN = int(m.TopN)
-	}
-	type key struct {
-		side, attr, val string
-	}
-	counts := map[key][]float64{}
-	valueOf := map[key]Value{}
-	totals := map[[2]string][]float64{}
-	var mu sync.Mutex
-	var scanRes SearchResult
-	err := e.scan(ctx, p, req.Start, req.End-1, &scanRes, func(t *trace, sets []spanset) bool {
-		spans := flatten(sets)
-		sel := map[int32]bool{}
-		for _, ss := range p.spansetExpr(t, m.Selection, &spanset{spans: spans}) {
-			for _, i := range ss.spans {
-				sel[i] = true
-			}
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, i := range spans {
-			s := &t.spans[i]
-			if s.StartUnixNano < req.Start || s.StartUnixNano >= req.End {
-				continue
-			}
-			side := "baseline"
-			if sel[i] && (!m.HasInterval || s.StartUnixNano >= uint64(m.Start) && s.StartUnixNano < uint64(m.End)) {
-				side = "selection"
-			}
-			b := int((s.StartUnixNano - req.Start) / step)
-			add := func(attr string, v Value) {
-				if v.Nil() || len(v.multi) > 0 {
-					return
-				}
-				k := key{side: side, attr: attr, val: v.key()}
-				if counts[k] == nil {
-					counts[k] = make([]float64, nb)
-					valueOf[k] = v
-				}
-				counts[k][b]++
-				tk := [2]string{side, attr}
-				if totals[tk] == nil {
-					totals[tk] = make([]float64, nb)
-				}
-				totals[tk][b]++
-			}
-			add("name", strVal(s.Name))
-			add("status", Value{Type: TypeStatus, Int: int64(s.StatusCode)})
-			add("kind", Value{Type: TypeKind, Int: int64(s.Kind)})
-			for _, a := range s.Attrs {
-				add("span."+a.Key, fromSpan(a.Value))
-			}
-			if s.Resource != nil {
-				for _, a := range s.Resource.Attrs {
-					add("resource."+a.Key, fromSpan(a.Value))
-				}
-			}
-		}
-		return true
-	})
-	if err != nil {
-		return nil, err
-	}
-	res := &MetricsResult{Inspected: scanRes.Inspected, InspectedSpans: scanRes.InspectedSpans, Truncated: scanRes.Truncated}
-	ts := func(b int) int64 { return int64((req.Start + uint64(b)*step) / 1e6) }
-	samples := func(c []float64) []Sample {
-		var out []Sample
-		for b, v := range c {
-			if v > 0 {
-				out = append(out, Sample{ts(b), v})
-			}
-		}
-		return out
-	}
-	// Keep the topN values of each side and attribute by total count.
-	groups := map[[2]string][]key{}
-	for k := range counts {
-		g := [2]string{k.side, k.attr}
-		groups[g] = append(groups[g], k)
-	}
-	sum := func(c []float64) (s float64) {
-		for _, v := range c {
-			s += v
-		}
-		return s
-	}
-	for g, ks := range groups {
-		slices.SortFunc(ks, func(a, b key) int {
-			if c := cmp.Compare(sum(counts[b]), sum(counts[a])); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.val, b.val)
-		})
-		for _, k := range ks[:min(len(ks), max(topN, 0))] {
-			res.Series = append(res.Series, Series{
-				Labels:  []Label{{Key: "__meta_type", Value: strVal(k.side)}, {Key: k.attr, Value: valueOf[k]}},
-				Samples: samples(counts[k]),
-			})
-		}
-		res.Series = append(res.Series, Series{
-			Labels:  []Label{{Key: "__meta_type", Value: strVal(g[0] + "_total")}, {Key: g[1]}},
-			Samples: samples(totals[g]),
-		})
-	}
-	finishSeries(res, m, p.topk)
-	return res, nil
 }

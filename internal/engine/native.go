@@ -20,7 +20,7 @@ func (e *Engine) SearchNative(ctx context.Context, q *search.Query, limit, spss 
 	if spss <= 0 {
 		spss = 3
 	}
-	r, err := e.src.Search(ctx, q, limit, nil)
+	r, err := e.src.SearchPage(ctx, q, limit, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -2,32 +2,45 @@ package engine
 
 import (
 	"github.com/clew-dev/clew/internal/search"
+	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/traceql"
 )
 
-// plan returns the native searches whose union holds every trace the
-// query can match: each is the exact translation of the pushable
-// conditions of a spanset filter that any match needs (see
-// traceql.Conditions.SearchQuery). A filter is needed when the pipeline
-// cannot match without it: every spanset stage of the pipeline, both
-// sides of && and of the structural operators, the right side of the
-// negated structural operators. For "||" both sides must be constrained
-// and their searches are unioned. With nothing to push, the one search is
-// empty: every trace in the time range is a candidate.
+// plan returns native searches whose union holds every trace the query
+// can match: each is a superset pushdown (traceql.SpansetFilter.Pushdown)
+// of a spanset filter that any match needs. A filter is needed when the
+// pipeline cannot match without it: every spanset stage of the pipeline,
+// both sides of && and of the structural and union structural operators,
+// the right side of the negated structural operators. Of the needed
+// filters the most selective (see score) is used. For "||" both sides
+// must be constrained and their searches are unioned. An empty result
+// means no trace can match; a single search without conditions means
+// every trace in the time range is a candidate.
 func plan(q *traceql.Query) []search.Query {
+	alts, ok := planStages(pipelineStages(q))
+	if !ok {
+		return []search.Query{{}}
+	}
+	return alts
+}
+
+// pipelineStages returns the stages before the metrics function.
+func pipelineStages(q *traceql.Query) []traceql.Stage {
 	var stages []traceql.Stage
 	for _, st := range q.Pipeline.Stages {
 		if _, ok := st.(*traceql.MetricsAggregate); ok {
 			break
 		}
+		if _, ok := st.(*traceql.TopK); ok {
+			break
+		}
 		stages = append(stages, st)
 	}
-	if alts, ok := planStages(stages); ok {
-		return alts
-	}
-	return []search.Query{{}}
+	return stages
 }
 
+// planStages returns the best plan of the spanset stages of a pipeline;
+// false when none constrains.
 func planStages(stages []traceql.Stage) ([]search.Query, bool) {
 	var best []search.Query
 	found := false
@@ -43,14 +56,16 @@ func planStages(stages []traceql.Stage) ([]search.Query, bool) {
 	return best, found
 }
 
+// planSpanset plans one spanset expression: its searches and whether
+// they constrain. An empty constraining plan matches nothing.
 func planSpanset(e traceql.SpansetExpr) ([]search.Query, bool) {
 	switch s := e.(type) {
 	case *traceql.SpansetFilter:
-		q := s.Conditions().SearchQuery().Query
-		if constraints(&q) == 0 {
+		alts := s.Pushdown()
+		if len(alts) == 1 && traceql.Unconstrained(&alts[0]) {
 			return nil, false
 		}
-		return []search.Query{q}, true
+		return alts, true
 	case *traceql.SubPipeline:
 		return planStages(s.Pipeline.Stages)
 	case *traceql.SpansetOperation:
@@ -61,7 +76,10 @@ func planSpanset(e traceql.SpansetExpr) ([]search.Query, bool) {
 			if !lok || !rok {
 				return nil, false
 			}
-			return append(l, r...), true
+			if len(l)+len(r) > 2*traceql.MaxPushdownAlternatives {
+				return nil, false
+			}
+			return append(l[:len(l):len(l)], r...), true
 		case traceql.SpansetNotChild, traceql.SpansetNotParent, traceql.SpansetNotDesc,
 			traceql.SpansetNotAncestor, traceql.SpansetNotSibling:
 			return planSpanset(s.RHS)
@@ -84,23 +102,70 @@ func planSpanset(e traceql.SpansetExpr) ([]search.Query, bool) {
 }
 
 // score rates how selective a union of searches is: that of its least
-// constrained search.
-func score(alts []search.Query) int {
-	s := -1
+// selective search, a little less for each further search (each is a scan
+// of its own). A plan matching nothing is the most selective.
+func score(alts []search.Query) float64 {
+	if len(alts) == 0 {
+		return 1e9
+	}
+	s := -1.0
 	for i := range alts {
-		if c := constraints(&alts[i]); s < 0 || c < s {
+		if c := selectivity(&alts[i]); s < 0 || c < s {
 			s = c
 		}
 	}
-	return s
+	return s - 0.1*float64(len(alts)-1)
 }
 
-func constraints(q *search.Query) int {
-	n := len(q.Conds)
-	for _, set := range []bool{q.Service != "", q.SpanName != "", len(q.Kinds) > 0, len(q.Statuses) > 0, q.MinDuration > 0, q.MaxDuration > 0} {
-		if set {
-			n++
-		}
+// selectivity estimates, without statistics, how few spans q matches: a
+// sum of weights per condition. Equality on span names and span
+// attributes is the most selective, then the error status, equality on
+// resource attributes (services are few), minimum durations, ranges and
+// regular expressions; inequalities and presence barely narrow.
+func selectivity(q *search.Query) float64 {
+	w := 0.0
+	if q.SpanName != "" {
+		w += 4
 	}
-	return n
+	if q.Service != "" {
+		w += 2
+	}
+	if len(q.Statuses) == 1 && q.Statuses[0] == span.StatusError {
+		w += 4
+	} else if len(q.Statuses) > 0 {
+		w += 0.5
+	}
+	if len(q.Kinds) > 0 {
+		w += 1
+	}
+	if q.MinDuration > 0 {
+		w += 2
+	}
+	if q.MaxDuration > 0 {
+		w += 0.5
+	}
+	for i := range q.Conds {
+		c := &q.Conds[i]
+		var cw float64
+		switch c.Op {
+		case search.OpEq:
+			cw = 3
+			if c.Value.Type == span.TypeString {
+				cw = 4
+			}
+		case search.OpRegex:
+			cw = 2
+		case search.OpGt, search.OpGe, search.OpLt, search.OpLe:
+			cw = 1.5
+		case search.OpExists:
+			cw = 1
+		default:
+			cw = 0.5
+		}
+		if c.Scope == search.ScopeResource || c.Scope == search.ScopeScope {
+			cw /= 2
+		}
+		w += cw
+	}
+	return w
 }

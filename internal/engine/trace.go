@@ -128,6 +128,12 @@ func newTrace(id span.TraceID, spans []span.Span) *trace {
 	return t
 }
 
+// hasRoot reports whether the trace has a true root: a span without a
+// parent. The root intrinsics (rootName, rootServiceName) are nil
+// otherwise, as Tempo defines them ("if it exists"), although the
+// summary still names the earliest orphan.
+func (t *trace) hasRoot() bool { return t.root >= 0 && t.spans[t.root].ParentSpanID.IsZero() }
+
 // lookupAttr finds key in attrs.
 func lookupAttr(attrs []span.Attr, key string) (Value, bool) {
 	for i := range attrs {
@@ -189,11 +195,10 @@ func (t *trace) attr(i int, a *traceql.Attribute) Value {
 	return Value{}
 }
 
-// appendMulti adds v to the values of out, flattening arrays.
+// appendMulti adds v, the value of one event or link, to the values of
+// out. An array stays one value (with array semantics) among them.
 func appendMulti(out, v Value) Value {
-	if len(v.multi) > 0 {
-		out.multi = append(out.multi, v.multi...)
-	} else if !v.Nil() {
+	if !v.Nil() {
 		out.multi = append(out.multi, v)
 	}
 	return out
@@ -225,12 +230,12 @@ func (t *trace) intrinsic(i int, in traceql.Intrinsic) Value {
 	case traceql.IntrinsicTraceID:
 		return strVal(t.id.String())
 	case traceql.IntrinsicTraceRootName:
-		if t.root < 0 {
+		if !t.hasRoot() {
 			return Value{}
 		}
 		return strVal(t.spans[t.root].Name)
 	case traceql.IntrinsicTraceRootService:
-		if t.root < 0 {
+		if !t.hasRoot() {
 			return Value{}
 		}
 		return strVal(t.spans[t.root].Resource.ServiceName())

@@ -48,6 +48,11 @@ type Value struct {
 	Int   int64
 	Float float64
 	multi []Value
+	// arr marks multi as the elements of an array attribute (rather than
+	// one value per event or link): != and !~ then hold only when they
+	// hold for every element, that is when no element is equal or
+	// matches, as Tempo documents for arrays.
+	arr bool
 }
 
 // Nil reports whether v is nil (absent).
@@ -124,7 +129,7 @@ func fromSpan(v span.Value) Value {
 	case span.TypeMap:
 		return strVal(v.AsString())
 	case span.TypeArray:
-		out := Value{multi: make([]Value, 0, len(v.Array))}
+		out := Value{multi: make([]Value, 0, len(v.Array)), arr: true}
 		for _, e := range v.Array {
 			if c := fromSpan(e); !c.Nil() {
 				out.multi = append(out.multi, c)
@@ -187,10 +192,20 @@ func (v Value) number() (float64, bool) {
 // types are never equal nor unequal (a string attribute never equals an
 // int, and "!=" is false too); any comparison with a missing value is
 // false (comparisons with the literal nil are presence tests, done by
-// the caller, see isNilTest); multi-valued operands match when one of their values does. re is the
+// the caller, see isNilTest); multi-valued operands match when one of
+// their values does, except that an array satisfies != and !~ only when
+// every element does (no element is equal or matches). re is the
 // compiled, fully anchored expression of =~ and !~.
 func compare(op traceql.Op, a, b Value, re *regexp.Regexp) bool {
 	if len(a.multi) > 0 {
+		if a.arr && (op == traceql.OpNeq || op == traceql.OpNotRegex) {
+			for _, e := range a.multi {
+				if !compare(op, e, b, re) {
+					return false
+				}
+			}
+			return true
+		}
 		for _, e := range a.multi {
 			if compare(op, e, b, re) {
 				return true

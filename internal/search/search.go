@@ -95,6 +95,10 @@ type Cond struct {
 	Op    Op
 	Value span.Value
 	Re    *regexp.Regexp
+	// Elems makes an array value match when one of its elements does
+	// (recursively), instead of comparing the array's JSON text: TraceQL's
+	// semantics, which internal/traceql's pushdown asks for.
+	Elems bool
 }
 
 // Query is a native search. A trace matches when at least one of its spans
@@ -253,7 +257,16 @@ func (c *Cond) matchSpan(s *span.Span) bool {
 //     with strings that parse as numbers.
 //   - A bool operand matches bool values only.
 //   - Regular expressions match the rendered string.
+//   - With Elems, an array matches when one of its elements does.
 func (c *Cond) MatchValue(v span.Value) bool {
+	if c.Elems && v.Type == span.TypeArray && c.Op != OpExists {
+		for _, e := range v.Array {
+			if c.MatchValue(e) {
+				return true
+			}
+		}
+		return false
+	}
 	switch c.Op {
 	case OpExists:
 		return true

@@ -6,8 +6,8 @@ import (
 )
 
 // FuzzParse checks that Parse never panics, that errors are *ParseErrors
-// inside the input, and that accepted queries reach a print/parse fixed
-// point.
+// inside the input, that accepted queries reach a print/parse fixed
+// point, and that their pushdown is bounded and compiles.
 func FuzzParse(f *testing.F) {
 	for _, q := range validQueries {
 		f.Add(q)
@@ -43,6 +43,15 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, fl := range pq.Filters() {
 			fl.Conditions().SearchQuery()
+			alts := fl.Pushdown()
+			if len(alts) > MaxPushdownAlternatives {
+				t.Fatalf("Pushdown of %q: %d searches", q, len(alts))
+			}
+			for i := range alts {
+				if err := alts[i].Compile(); err != nil {
+					t.Fatalf("Pushdown of %q does not compile: %v", q, err)
+				}
+			}
 		}
 	})
 }
