@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -184,9 +185,62 @@ func FuzzParseSearch(f *testing.F) {
 		if err != nil {
 			return
 		}
-		q, _, _, err := parseSearch(v, time.Unix(1764000000, 0))
+		q, _, _, err := parseSearch(v, time.Unix(1764000000, 0), 1000)
 		if err == nil && q == nil {
 			t.Fatal("nil query without error")
 		}
 	})
+}
+
+// TestLimits checks query.max_traces_per_search (a larger limit is a 400
+// naming it) and query.max_spans_per_query (the page ends early with a
+// warning, and nextCursor continues after it).
+func TestLimits(t *testing.T) {
+	db := testutil.OpenStore(t, fixture())
+	a := New(db, nil)
+	a.SetLimits(Limits{MaxTracesPerSearch: 5, MaxSpansPerQuery: 1})
+	mux := http.NewServeMux()
+	a.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	search := func(query string) (int, SearchResponse, string) {
+		resp, err := http.Get(srv.URL + "/api/v1/search?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		var out SearchResponse
+		if resp.StatusCode == 200 {
+			if err := json.Unmarshal(body, &out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return resp.StatusCode, out, string(body)
+	}
+	if code, _, body := search("limit=6"); code != 400 || !bytes.Contains([]byte(body), []byte("query.max_traces_per_search")) {
+		t.Errorf("limit over the maximum: %d %s", code, body)
+	}
+	// The newest trace has one span, the next two: the span limit ends
+	// the page after the first; the cursor leads to the second (a page
+	// always holds one trace, however large).
+	var seen []string
+	cursor := ""
+	for range 3 {
+		code, out, body := search("limit=5" + cursor)
+		if code != 200 || len(out.Traces) != 1 || out.Total != 2 {
+			t.Fatalf("page %d: %d %s", len(seen), code, body)
+		}
+		seen = append(seen, out.Traces[0].TraceID)
+		if out.NextCursor == "" {
+			break
+		}
+		if !bytes.Contains([]byte(out.Warning), []byte("query.max_spans_per_query")) {
+			t.Errorf("page %d: warning %q", len(seen), out.Warning)
+		}
+		cursor = "&cursor=" + out.NextCursor
+	}
+	if want := []string{"0af7651916cd43dd8448eb211c80319c", "5b8efff798038103d269b633813fc60c"}; fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("pages %v, want %v", seen, want)
+	}
 }

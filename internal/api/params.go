@@ -19,14 +19,13 @@ import (
 // Limits on search requests.
 const (
 	defaultLimit = 20
-	maxLimit     = 1000
 	maxConds     = 64
 	maxParamLen  = 4096
 )
 
 // parseSearch turns the query string of GET /api/v1/search into a compiled
-// query, a page size and an optional cursor.
-func parseSearch(v url.Values, now time.Time) (*search.Query, int, *store.Cursor, error) {
+// query, a page size (at most maxLimit) and an optional cursor.
+func parseSearch(v url.Values, now time.Time, maxLimit int) (*search.Query, int, *store.Cursor, error) {
 	q := &search.Query{}
 	for k, vals := range v {
 		for _, s := range vals {
@@ -92,7 +91,7 @@ func parseSearch(v url.Values, now time.Time) (*search.Query, int, *store.Cursor
 	if s := v.Get("limit"); s != "" {
 		limit, err = strconv.Atoi(s)
 		if err != nil || limit <= 0 || limit > maxLimit {
-			return nil, 0, nil, fmt.Errorf("limit %q: want an integer from 1 to %d", s, maxLimit)
+			return nil, 0, nil, fmt.Errorf("limit %q: want an integer from 1 to %d (query.max_traces_per_search)", s, maxLimit)
 		}
 	}
 	var cur *store.Cursor

@@ -24,17 +24,24 @@ import (
 
 // API serves the Jaeger-compatible query APIs.
 type API struct {
-	db  api.Querier
-	log *slog.Logger
+	db     api.Querier
+	log    *slog.Logger
+	limits api.Limits
+	deps   DependencySource // nil: no dependency graph
 }
 
-// New returns the Jaeger API over db. A nil logger discards logs.
+// New returns the Jaeger API over db with the default limits. A nil logger
+// discards logs.
 func New(db api.Querier, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{db: db, log: logger.With("component", "jaeger")}
+	return &API{db: db, log: logger.With("component", "jaeger"), limits: api.DefaultLimits()}
 }
+
+// SetLimits sets the limits of each request; zero fields take their
+// defaults. Call it before serving.
+func (a *API) SetLimits(l api.Limits) { a.limits = l.OrDefault() }
 
 // Register adds the API's routes to mux under prefix, which is empty or
 // starts with a slash and has none at the end ("/jaeger"). Jaeger UI and
@@ -93,9 +100,30 @@ func (a *API) queryStatus(r *http.Request, err error) (int, string) {
 const loadConcurrency = 2
 
 // loadTraces loads the traces ids names, keeping their order; a trace that
-// is not found has a nil batch.
+// is not found has a nil batch. It returns fewer batches than ids when the
+// next trace would take the spans loaded past query.max_spans_per_query.
 func (a *API) loadTraces(ctx context.Context, ids []span.TraceID) ([]*span.Batch, error) {
-	return api.LoadTraces(ctx, a.db, ids, loadConcurrency)
+	return api.LoadTracesLimited(ctx, a.db, ids, loadConcurrency, a.limits.MaxSpansPerQuery)
+}
+
+// cutMessage explains a search answer cut by the span limit: kept of
+// asked traces.
+func (a *API) cutMessage(kept, asked int) string {
+	return api.SpanLimitMessage(kept, asked, a.limits.MaxSpansPerQuery)
+}
+
+// search runs p's search and returns the matching trace IDs, newest
+// first, and the exact number of matching traces.
+func (a *API) search(ctx context.Context, p *findParams) ([]span.TraceID, int, error) {
+	res, err := a.db.Search(ctx, &p.query, p.limit, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	ids := make([]span.TraceID, len(res.Hits))
+	for i, h := range res.Hits {
+		ids[i] = h.TraceID
+	}
+	return ids, res.Total, nil
 }
 
 func nonNil[T any](s []T) []T {

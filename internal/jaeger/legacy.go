@@ -136,21 +136,16 @@ func (a *API) listOperations(ctx context.Context, service, kind string) ([]Opera
 // traceID parameters it returns those traces instead, and lists each one
 // not found in errors, as Jaeger does.
 func (a *API) findTraces(w http.ResponseWriter, r *http.Request) {
-	p, err := parseLegacyFind(r.URL.Query())
+	p, err := parseLegacyFind(r.URL.Query(), a.limits.MaxTracesPerSearch)
 	if err != nil {
 		writeLegacyError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ids, total := p.traceIDs, len(p.traceIDs)
 	if len(ids) == 0 {
-		res, err := a.db.Search(r.Context(), &p.query, p.limit, nil)
-		if err != nil {
+		if ids, total, err = a.search(r.Context(), p); err != nil {
 			a.writeLegacyQueryError(w, r, err)
 			return
-		}
-		ids, total = make([]span.TraceID, len(res.Hits)), res.Total
-		for i, h := range res.Hits {
-			ids[i] = h.TraceID
 		}
 	}
 	batches, err := a.loadTraces(r.Context(), ids)
@@ -160,6 +155,11 @@ func (a *API) findTraces(w http.ResponseWriter, r *http.Request) {
 	}
 	traces := make([]Trace, 0, len(batches))
 	var errs []legacyError
+	if len(batches) < len(ids) {
+		// Cut by the span limit: said in errors, as Jaeger reports the
+		// traces it could not load, with the data still served.
+		errs = append(errs, legacyError{Msg: a.cutMessage(len(batches), len(ids))})
+	}
 	for i, b := range batches {
 		if b == nil {
 			if len(p.traceIDs) > 0 {
@@ -171,6 +171,9 @@ func (a *API) findTraces(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(p.traceIDs) > 0 {
 		total = len(traces)
+		for _, id := range p.traceIDs[len(batches):] {
+			errs = append(errs, legacyError{Code: http.StatusRequestEntityTooLarge, Msg: "trace not loaded: over query.max_spans_per_query", TraceID: id.String()})
+		}
 	}
 	writeJSON(w, http.StatusOK, legacyResponse{Data: traces, Total: total, Errors: errs})
 }
@@ -207,15 +210,4 @@ func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, legacyResponse{Data: []Trace{toUITrace(id, b.Spans, raw)}, Total: 1})
 }
 
-// dependencies answers the service dependency graph. clew does not build
-// one yet, so the list is empty; the parameters are still checked.
-func (a *API) dependencies(w http.ResponseWriter, r *http.Request) {
-	v := r.URL.Query()
-	for _, name := range []string{"endTs", "lookback"} {
-		if err := parseMillis(name, v.Get(name)); err != nil {
-			writeLegacyError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, legacyResponse{Data: []struct{}{}})
-}
+// dependencies (GET /api/dependencies) is in dependencies.go.

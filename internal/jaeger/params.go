@@ -16,15 +16,13 @@ import (
 
 // Limits on search requests.
 const (
-	// defaultLimit is Jaeger's default number of traces per search.
+	// defaultLimit is Jaeger's default number of traces per search. The
+	// largest limit is query.max_traces_per_search: a larger one is lowered
+	// to it rather than refused, since Jaeger UI lets users type any number.
 	defaultLimit = 100
-	// maxLimit caps the traces one search returns; a larger limit is
-	// lowered to it rather than refused, since Jaeger UI lets users type any
-	// number.
-	maxLimit    = 1000
-	maxConds    = 64
-	maxParamLen = 4096
-	maxTraceIDs = 100
+	maxConds     = 64
+	maxParamLen  = 4096
+	maxTraceIDs  = 100
 )
 
 // findParams is a trace search from either API.
@@ -65,7 +63,7 @@ func checkLengths(v url.Values) error {
 // service, operation, tags (a JSON object), tag (k:v, repeatable), start and
 // end (Unix microseconds), minDuration and maxDuration (Go durations),
 // limit, raw, and traceID (repeatable; replaces the search).
-func parseLegacyFind(v url.Values) (*findParams, error) {
+func parseLegacyFind(v url.Values, maxLimit int) (*findParams, error) {
 	if err := checkLengths(v); err != nil {
 		return nil, err
 	}
@@ -109,25 +107,27 @@ func parseLegacyFind(v url.Values) (*findParams, error) {
 		}
 		tags[k] = val
 	}
-	if err := addTagConds(q, tags); err != nil {
-		return nil, err
-	}
-	if p.limit, err = parseLimit(v.Get("limit")); err != nil {
+	if p.limit, err = parseLimit(v.Get("limit"), maxLimit); err != nil {
 		return nil, fmt.Errorf("unable to parse param 'limit': %w", err)
 	}
 	if p.raw, err = parseBool(v.Get("raw")); err != nil {
 		return nil, fmt.Errorf("unable to parse param 'raw': %w", err)
 	}
-	if err := q.Compile(); err != nil {
-		return nil, err
+	return p, p.finish(tags)
+}
+
+// finish adds the tag conditions and compiles the query.
+func (p *findParams) finish(tags map[string]string) error {
+	if err := addTagConds(&p.query, tags); err != nil {
+		return err
 	}
-	return p, nil
+	return p.query.Compile()
 }
 
 // parseV3Find parses the query string of GET /api/v3/traces. Each
 // parameter is accepted in camelCase (query.serviceName) and in the
 // snake_case of the grpc-gateway (query.service_name).
-func parseV3Find(v url.Values) (*findParams, error) {
+func parseV3Find(v url.Values, maxLimit int) (*findParams, error) {
 	if err := checkLengths(v); err != nil {
 		return nil, err
 	}
@@ -154,19 +154,13 @@ func parseV3Find(v url.Values) (*findParams, error) {
 			return nil, fmt.Errorf("query.attributes: %w", err)
 		}
 	}
-	if err := addTagConds(q, tags); err != nil {
-		return nil, err
-	}
-	if p.limit, err = parseLimit(first(v, "query.searchDepth", "query.search_depth", "query.num_traces")); err != nil {
+	if p.limit, err = parseLimit(first(v, "query.searchDepth", "query.search_depth", "query.num_traces"), maxLimit); err != nil {
 		return nil, fmt.Errorf("query.searchDepth: %w", err)
 	}
 	if p.raw, err = parseBool(first(v, "query.rawTraces", "query.raw_traces")); err != nil {
 		return nil, fmt.Errorf("query.rawTraces: %w", err)
 	}
-	if err := q.Compile(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return p, p.finish(tags)
 }
 
 // parseTraceID accepts what span.ParseTraceID does: 32 hex digits, or
@@ -272,18 +266,24 @@ func parseDuration(s string) (uint64, error) {
 
 // parseLimit parses a number of traces: empty or 0 is the default, and
 // more than maxLimit is lowered to it.
-func parseLimit(s string) (int, error) {
+func parseLimit(s string, maxLimit int) (int, error) {
 	if s == "" {
-		return defaultLimit, nil
+		return clampLimit(0, maxLimit), nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("%q is not a non-negative integer", s)
 	}
-	if n == 0 {
-		return defaultLimit, nil
+	return clampLimit(n, maxLimit), nil
+}
+
+// clampLimit turns a requested number of traces into the one served: 0
+// (or less) is the default, and more than maxLimit is lowered to it.
+func clampLimit(n, maxLimit int) int {
+	if n <= 0 {
+		n = defaultLimit
 	}
-	return min(n, maxLimit), nil
+	return min(n, maxLimit)
 }
 
 func parseBool(s string) (bool, error) {

@@ -72,7 +72,7 @@ func TestParseV3Find(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := parseV3Find(v)
+		p, err := parseV3Find(v, 1000)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("parseV3Find(%q) error = %v, want one containing %q", c.in, err, c.err)
@@ -119,7 +119,7 @@ func TestParseLegacyFind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := parseLegacyFind(v)
+		p, err := parseLegacyFind(v, 1000)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("parseLegacyFind(%q) error = %v, want one containing %q", c.in, err, c.err)

@@ -17,6 +17,9 @@ type v3ErrorDetails struct {
 	Message  string `json:"message"`
 }
 
+// warningHeader carries the note of an answer cut by a limit.
+const warningHeader = "Warning"
+
 // errNoTraces is Jaeger's message for an empty search or a missing trace,
 // both answered 404.
 const errNoTraces = "No traces found"
@@ -57,24 +60,25 @@ func (a *API) v3Operations(w http.ResponseWriter, r *http.Request) {
 // depth, newest first) in one OTLP TracesData under "result", as Jaeger's
 // HTTP gateway does; no match is 404 "No traces found".
 func (a *API) v3FindTraces(w http.ResponseWriter, r *http.Request) {
-	p, err := parseV3Find(r.URL.Query())
+	p, err := parseV3Find(r.URL.Query(), a.limits.MaxTracesPerSearch)
 	if err != nil {
 		writeV3Error(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	res, err := a.db.Search(r.Context(), &p.query, p.limit, nil)
+	ids, _, err := a.search(r.Context(), p)
 	if err != nil {
 		a.writeV3QueryError(w, r, err)
 		return
-	}
-	ids := make([]span.TraceID, len(res.Hits))
-	for i, h := range res.Hits {
-		ids[i] = h.TraceID
 	}
 	batches, err := a.loadTraces(r.Context(), ids)
 	if err != nil {
 		a.writeV3QueryError(w, r, err)
 		return
+	}
+	if len(batches) < len(ids) {
+		// Cut by the span limit. api_v3's answer has no place for a
+		// warning, so it goes in a header (RFC 9110's Warning syntax).
+		w.Header().Set(warningHeader, `199 clew "`+a.cutMessage(len(batches), len(ids))+`"`)
 	}
 	var spans []span.Span
 	for _, b := range batches {

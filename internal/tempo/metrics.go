@@ -90,8 +90,9 @@ func (a *API) metricsRequest(w http.ResponseWriter, r *http.Request, instant boo
 				return engine.MetricsRequest{}, false
 			}
 		}
-		if n := (req.End - req.Start + uint64(step) - 1) / uint64(step); n > engine.MaxPoints {
-			writeError(w, http.StatusBadRequest, "the range and step give "+strconv.FormatUint(n, 10)+" points per series, over the limit of "+strconv.Itoa(engine.MaxPoints)+": raise the step")
+		if n := (req.End - req.Start + uint64(step) - 1) / uint64(step); n > uint64(a.limits.MaxPointsPerSeries) {
+			writeError(w, http.StatusBadRequest, "the range and step give "+strconv.FormatUint(n, 10)+" points per series, over the limit of "+
+				strconv.Itoa(a.limits.MaxPointsPerSeries)+" (query.max_points_per_series): raise the step or shorten the range")
 			return engine.MetricsRequest{}, false
 		}
 		req.Step = uint64(step)
@@ -125,14 +126,15 @@ func (a *API) queryRange(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := a.eng.Metrics(r.Context(), req)
+	eng, budget := a.engine()
+	res, err := eng.Metrics(r.Context(), req)
 	if err != nil {
 		a.writeQueryError(w, r, err)
 		return
 	}
 	out := rangeResponse{Series: make([]seriesJSON, 0, len(res.Series)), Metrics: newMetrics(res.Inspected, res.InspectedSpans), Status: "COMPLETE"}
-	if res.Truncated {
-		out.Status, out.Message = "PARTIAL", truncatedMsg
+	if msg := a.partial(budget, res.Truncated, res.SeriesLimited, res.SpansLimited); msg != "" {
+		out.Status, out.Message = "PARTIAL", msg
 	}
 	for _, s := range res.Series {
 		sj := seriesJSON{Labels: labelsJSON(s.Labels), Samples: make([]sampleJSON, 0, len(s.Samples)), PromLabels: promLabels(s.Labels)}
@@ -157,8 +159,6 @@ func (a *API) queryRange(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-const truncatedMsg = "partial result: the candidate trace limit was reached; narrow the time range or add conditions"
-
 // queryInstant serves GET /api/metrics/query: one value per series over
 // the whole range.
 func (a *API) queryInstant(w http.ResponseWriter, r *http.Request) {
@@ -166,14 +166,15 @@ func (a *API) queryInstant(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := a.eng.Metrics(r.Context(), req)
+	eng, budget := a.engine()
+	res, err := eng.Metrics(r.Context(), req)
 	if err != nil {
 		a.writeQueryError(w, r, err)
 		return
 	}
 	out := instantResponse{Series: make([]instantSeriesJSON, 0, len(res.Series)), Metrics: newMetrics(res.Inspected, res.InspectedSpans), Status: "COMPLETE"}
-	if res.Truncated {
-		out.Status, out.Message = "PARTIAL", truncatedMsg
+	if msg := a.partial(budget, res.Truncated, res.SeriesLimited, res.SpansLimited); msg != "" {
+		out.Status, out.Message = "PARTIAL", msg
 	}
 	for _, s := range res.Series {
 		if len(s.Samples) == 0 || math.IsNaN(s.Samples[0].Value) || math.IsInf(s.Samples[0].Value, 0) {

@@ -13,10 +13,23 @@ import (
 // maxParamLen bounds every query parameter but q (which the parser bounds).
 const maxParamLen = 4096
 
+// maxTime is the last time in Unix nanoseconds that an int64 holds (in
+// 2262).
+var maxTime = time.Unix(0, math.MaxInt64)
+
 // parseTime reads a point in time: RFC 3339, or a Unix time in seconds
 // (possibly fractional), milliseconds, microseconds or nanoseconds, told
-// apart by magnitude as Tempo and Grafana send seconds or nanoseconds.
+// apart by magnitude as Tempo and Grafana send seconds or nanoseconds. It
+// must lie between 1970 and 2262, where times are Unix nanoseconds.
 func parseTime(s string) (time.Time, error) {
+	t, err := parseAnyTime(s)
+	if err == nil && (t.Before(time.Unix(0, 0)) || t.After(maxTime)) {
+		return t, fmt.Errorf("%q is out of range: want a time from 1970 to 2262", s)
+	}
+	return t, err
+}
+
+func parseAnyTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
@@ -76,6 +89,9 @@ func timeRange(v url.Values, now time.Time, defaultSpan time.Duration) (start, e
 		start = end.Add(-d)
 	case defaultSpan > 0:
 		start = end.Add(-defaultSpan)
+	}
+	if !start.IsZero() && start.Before(time.Unix(0, 0)) {
+		start = time.Unix(0, 0) // since or the default reached before 1970
 	}
 	if !start.IsZero() && !end.After(start) && !end.Equal(start) {
 		return start, end, errors.New("end is before start")

@@ -15,10 +15,14 @@ import (
 // has not arrived.
 const noRoot = "<root span not yet received>"
 
-// searchResponse is the answer of GET /api/search.
+// searchResponse is the answer of GET /api/search. Status and Message,
+// clew's additions, say when a limit cut the search short (as the
+// metrics answers do); they are left out of a complete answer.
 type searchResponse struct {
 	Traces  []traceJSON   `json:"traces"`
 	Metrics searchMetrics `json:"metrics"`
+	Status  string        `json:"status,omitempty"`
+	Message string        `json:"message,omitempty"`
 }
 
 // searchMetrics reports the work a search did; 64-bit counters are strings
@@ -136,7 +140,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	limit, err := intParam(v, "limit", 20, 1, 1000)
+	limit, err := intParam(v, "limit", 20, 1, a.limits.MaxTracesPerSearch)
 	if err == nil {
 		var spss int
 		spss, err = intParam(v, "spss", 3, 1, 1000)
@@ -163,12 +167,13 @@ func (a *API) runSearch(w http.ResponseWriter, r *http.Request, limit, spss int)
 		hi = uint64(max(end.UnixNano(), 0))
 	}
 	var res *engine.SearchResult
+	eng, budget := a.engine()
 	if q := strings.TrimSpace(v.Get("q")); q != "" {
 		pq, ok := parseQuery(w, q)
 		if !ok {
 			return
 		}
-		res, err = a.eng.Search(r.Context(), engine.SearchRequest{Query: pq, Start: lo, End: hi, Limit: limit, SpansPerSpanset: spss})
+		res, err = eng.Search(r.Context(), engine.SearchRequest{Query: pq, Start: lo, End: hi, Limit: limit, SpansPerSpanset: spss})
 		if err == engine.ErrMetricsQuery {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
@@ -183,13 +188,16 @@ func (a *API) runSearch(w http.ResponseWriter, r *http.Request, limit, spss int)
 			writeError(w, http.StatusBadRequest, qerr.Error())
 			return
 		}
-		res, err = a.eng.SearchNative(r.Context(), sq, limit, spss)
+		res, err = eng.SearchNative(r.Context(), sq, limit, spss)
 	}
 	if err != nil {
 		a.writeQueryError(w, r, err)
 		return
 	}
 	out := searchResponse{Traces: make([]traceJSON, 0, len(res.Traces)), Metrics: newMetrics(res.Inspected, res.InspectedSpans)}
+	if msg := a.partial(budget, res.Truncated, false, false); msg != "" {
+		out.Status, out.Message = "PARTIAL", msg
+	}
 	for _, tr := range res.Traces {
 		out.Traces = append(out.Traces, traceToJSON(tr))
 	}

@@ -17,28 +17,101 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/engine"
+	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/traceql"
 )
 
 // API serves the Tempo-compatible HTTP API.
 type API struct {
-	db  api.Querier
-	eng *engine.Engine
-	log *slog.Logger
-	now func() time.Time
+	db     api.Querier
+	log    *slog.Logger
+	now    func() time.Time
+	limits api.Limits
+	engCfg engine.Config
 }
 
-// New returns the Tempo API over db with the engine's default limits. A
-// nil logger discards logs.
+// New returns the Tempo API over db with the default limits. A nil logger
+// discards logs.
 func New(db api.Querier, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{db: db, eng: engine.New(db, engine.DefaultConfig()), log: logger.With("component", "tempo"), now: time.Now}
+	a := &API{db: db, log: logger.With("component", "tempo"), now: time.Now}
+	a.SetLimits(api.DefaultLimits())
+	return a
+}
+
+// SetLimits sets the limits of each request; zero fields take their
+// defaults. Call it before serving.
+func (a *API) SetLimits(l api.Limits) {
+	a.limits = l.OrDefault()
+	a.engCfg = engine.DefaultConfig()
+	a.engCfg.MaxCandidates = a.limits.MaxCandidateTraces
+	a.engCfg.MaxSeries = a.limits.MaxSeriesPerMetricsQuery
+	a.engCfg.MaxSpans = a.limits.MaxSpansPerScan
+}
+
+// engine returns an engine for one request: its trace loads count against
+// query.max_spans_per_query (see spanBudget); the spans a metrics query
+// streams from span columns, which it does not hold, count against
+// query.max_spans_per_scan (engine.Config.MaxSpans).
+func (a *API) engine() (*engine.Engine, *spanBudget) {
+	b := &spanBudget{Source: a.db}
+	b.left.Store(int64(a.limits.MaxSpansPerQuery))
+	return engine.New(b, a.engCfg), b
+}
+
+// spanBudget is the engine's source for one request. It loads traces
+// until the spans loaded reach the budget; after that it loads no more
+// (the engine sees them as gone, as traces deleted by retention) and
+// remembers that it cut the query short. Loads already under way finish,
+// so the overshoot is at most one trace per engine worker.
+type spanBudget struct {
+	engine.Source
+	left atomic.Int64
+	cut  atomic.Bool
+}
+
+func (b *spanBudget) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
+	if b.left.Load() <= 0 {
+		b.cut.Store(true)
+		return nil, false, nil
+	}
+	tr, found, err := b.Source.FindTrace(ctx, id)
+	if found {
+		b.left.Add(-int64(len(tr.Spans)))
+	}
+	return tr, found, err
+}
+
+// partial explains why a result is partial, naming the limit that cut
+// it, or returns "" for a complete one. spansCut reports a span-column
+// scan stopped by the span limit.
+func (a *API) partial(b *spanBudget, candidatesCut, seriesCut, spansCut bool) string {
+	var why []string
+	if b.cut.Load() {
+		why = append(why, "the spans loaded reached query.max_spans_per_query ("+strconv.Itoa(a.limits.MaxSpansPerQuery)+")")
+	}
+	if spansCut {
+		why = append(why, "the spans read reached query.max_spans_per_scan ("+strconv.Itoa(a.limits.MaxSpansPerScan)+")")
+	}
+	if candidatesCut {
+		why = append(why, "the traces evaluated reached query.max_candidate_traces ("+strconv.Itoa(a.limits.MaxCandidateTraces)+")")
+	}
+	if seriesCut {
+		why = append(why, "the series reached query.max_series_per_metrics_query ("+strconv.Itoa(a.limits.MaxSeriesPerMetricsQuery)+"), further series were left out")
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return "partial result: " + strings.Join(why, "; ") + ": narrow the time range or add conditions"
 }
 
 // Register adds the API's routes to mux under prefix, which is empty or

@@ -66,6 +66,7 @@ func TestGolden(t *testing.T) {
 		{"search_structural", "/tempo/api/search?q=" + q(`{ kind = server } >> { name = "db.query" } | select(span.db.system, nestedSetParent)`), 200},
 		{"search_by", "/tempo/api/search?q=" + q(`{ status = error } | by(resource.service.name)`) + "&spss=1", 200},
 		{"search_orphan", "/tempo/api/search?q=" + q(`{ kind = consumer }`), 200},
+		{"search_enums", "/tempo/api/search?q=" + q(`{ status = error } | select(status, kind, duration, statusMessage, span.http.status_code)`), 200},
 		{"search_empty_query", "/tempo/api/search?limit=2", 200},
 		{"search_legacy", "/tempo/api/search?tags=" + q(`service.name=db db.system="postgres"`) + "&minDuration=10ms", 200},
 		{"search_bad_query", "/tempo/api/search?q=" + q(`{ name = }`), 400},
