@@ -20,7 +20,9 @@ import (
 // Querier is what the API reads from: one tenant's store.
 type Querier interface {
 	Search(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error)
+	SearchPage(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error)
 	FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error)
+	ScanSpans(ctx context.Context, q *search.Query, cols store.Columns, fn func(*span.Span) bool) error
 	Services(ctx context.Context) ([]string, error)
 	SpanNames(ctx context.Context, service string) ([]string, error)
 	AttrKeys(ctx context.Context, scope search.Scope) ([]string, error)
@@ -33,18 +35,23 @@ type Querier interface {
 
 // API serves the native query API.
 type API struct {
-	db  Querier
-	log *slog.Logger
-	now func() time.Time
+	db     Querier
+	log    *slog.Logger
+	now    func() time.Time
+	limits Limits
 }
 
-// New returns the API over db.
+// New returns the API over db with the default limits.
 func New(db Querier, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{db: db, log: logger.With("component", "api"), now: time.Now}
+	return &API{db: db, log: logger.With("component", "api"), now: time.Now, limits: DefaultLimits()}
 }
+
+// SetLimits sets the limits of each request; zero fields take their
+// defaults. Call it before serving.
+func (a *API) SetLimits(l Limits) { a.limits = l.OrDefault() }
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
@@ -138,11 +145,18 @@ type SearchResponse struct {
 	Traces     []TraceSummary `json:"traces"`
 	Total      int            `json:"total"`
 	NextCursor string         `json:"nextCursor,omitempty"`
+	// Warning says why the page holds fewer traces than asked while more
+	// match (query.max_spans_per_query); nextCursor continues after it.
+	Warning string `json:"warning,omitempty"`
 }
 
 func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	vals := r.URL.Query()
-	q, limit, cur, err := parseSearch(vals, a.now())
+	if vals.Has("q") {
+		a.searchTraceQL(w, r) // traceql.go
+		return
+	}
+	q, limit, cur, err := parseSearch(vals, a.now(), a.limits.MaxTracesPerSearch)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -161,29 +175,39 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		a.writeQueryError(w, r, err)
 		return
 	}
-	out := SearchResponse{Traces: make([]TraceSummary, len(res.Hits)), Total: res.Total}
+	out := SearchResponse{Total: res.Total}
 	if res.Next != nil {
 		out.NextCursor = encodeCursor(*res.Next)
 	}
-	if err := a.summarize(r.Context(), res, out.Traces, full); err != nil {
+	if out.Traces, err = a.summarize(r.Context(), res, full); err != nil {
 		a.writeQueryError(w, r, err)
 		return
+	}
+	if n := len(out.Traces); n > 0 && n < len(res.Hits) {
+		// Cut by the span limit: the page ends early, and the cursor
+		// continues after its last trace.
+		last := res.Hits[n-1]
+		out.NextCursor = encodeCursor(store.Cursor{Start: last.Start, TraceID: last.TraceID})
+		out.Warning = SpanLimitMessage(n, len(res.Hits), a.limits.MaxSpansPerQuery) + "; continue with nextCursor"
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// summarize loads each hit's whole trace (two at a time) and fills dst.
-func (a *API) summarize(ctx context.Context, res store.SearchResult, dst []TraceSummary, full bool) error {
+// summarize loads each hit's whole trace (two at a time) and summarizes
+// it. It stops early, returning fewer summaries than hits, when the next
+// trace would take the spans loaded past MaxSpansPerQuery.
+func (a *API) summarize(ctx context.Context, res store.SearchResult, full bool) ([]TraceSummary, error) {
 	ids := make([]span.TraceID, len(res.Hits))
 	for i, h := range res.Hits {
 		ids[i] = h.TraceID
 	}
-	batches, err := LoadTraces(ctx, a.db, ids, 2)
+	batches, err := LoadTracesLimited(ctx, a.db, ids, 2, a.limits.MaxSpansPerQuery)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for i, h := range res.Hits {
-		b := batches[i]
+	dst := make([]TraceSummary, len(batches))
+	for i, b := range batches {
+		h := res.Hits[i]
 		if b == nil {
 			// Deleted by retention between search and load.
 			dst[i] = TraceSummary{TraceID: h.TraceID.String(), StartTimeUnixNano: strconv.FormatUint(h.Start, 10),
@@ -195,7 +219,7 @@ func (a *API) summarize(ctx context.Context, res store.SearchResult, dst []Trace
 			dst[i].Trace = appendTraceJSON(nil, b.Spans)
 		}
 	}
-	return nil
+	return dst, nil
 }
 
 func (a *API) services(w http.ResponseWriter, r *http.Request) {
