@@ -380,22 +380,7 @@ func (a *API) traceMany(w http.ResponseWriter, r *http.Request) {
 	a.writeTraces(w, r, ids)
 }
 
-// dependencies serves GET /api/v2/dependencies. clew does not derive a
-// dependency graph yet, so the list is empty; the parameters are checked.
-func (a *API) dependencies(w http.ResponseWriter, r *http.Request) {
-	v := r.URL.Query()
-	if v.Get("endTs") == "" {
-		writeText(w, http.StatusBadRequest, "endTs is required (epoch milliseconds)")
-		return
-	}
-	for _, name := range []string{"endTs", "lookback"} {
-		if _, err := parseInt(v, name, 0); err != nil {
-			writeText(w, http.StatusBadRequest, err.Error())
-			return
-		}
-	}
-	writeJSONBody(w, []byte("[]"))
-}
+// dependencies (GET /api/v2/dependencies) is in dependencies.go.
 
 // autocompleteKeys serves GET /api/v2/autocompleteKeys: every span tag
 // key, sorted (Zipkin lists configured keys; clew has them all indexed).

@@ -31,6 +31,7 @@ type API struct {
 	log    *slog.Logger
 	m      *metrics
 	now    func() time.Time
+	deps   DependencySource // nil: no dependency graph
 
 	budget *ingest.Budget
 }
