@@ -29,7 +29,7 @@ func (b *Builder) Search(ctx context.Context, q *search.Query, fn func(Hit) bool
 			return err
 		}
 		p.setRows(c)
-		more, err := p.scan(ctx, c, seen, func(r int) bool {
+		more, err := p.scan(ctx, c, 0, c.n, seen, func(r int) bool {
 			t := b.traces.ptr(int(c.trace[r]))
 			return fn(Hit{TraceID: t.id, Start: t.min, End: t.max})
 		})
@@ -38,6 +38,37 @@ func (b *Builder) Search(ctx context.Context, q *search.Query, fn func(Hit) bool
 		}
 	}
 	return nil
+}
+
+// MatchTrace reports whether trace id has a span in b that matches q (q
+// must be compiled) and returns the trace's Hit, as Search would report it.
+func (b *Builder) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (Hit, bool, error) {
+	if b.n == 0 || !timeOverlaps(q, b.minT, b.maxT) {
+		return Hit{}, false, nil
+	}
+	t, ok := b.traceHT.find(&b.traces, id)
+	if !ok {
+		return Hit{}, false, nil
+	}
+	p, ok := newPlan(q, &b.tab)
+	if !ok {
+		return Hit{}, false, nil
+	}
+	p.prepare(b.segs[0])
+	ti := b.traces.ptr(int(t))
+	found := false
+	for r := ti.first; r >= 0 && !found; {
+		c, i := b.seg(r)
+		p.setRows(c)
+		if _, err := p.scan(ctx, c, i, i+1, nil, func(int) bool { found = true; return false }); err != nil {
+			return Hit{}, false, err
+		}
+		r = c.next[i]
+	}
+	if !found {
+		return Hit{}, false, nil
+	}
+	return Hit{TraceID: ti.id, Start: ti.min, End: ti.max}, true, nil
 }
 
 func timeOverlaps(q *search.Query, minT, maxT uint64) bool {

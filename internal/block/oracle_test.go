@@ -20,6 +20,7 @@ import (
 // querier is the query surface Builder and Reader share.
 type querier interface {
 	Search(ctx context.Context, q *search.Query, fn func(Hit) bool) error
+	MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (Hit, bool, error)
 	FindTrace(ctx context.Context, id span.TraceID, dst *span.Batch) (bool, error)
 	Services(ctx context.Context) ([]string, error)
 	SpanNames(ctx context.Context, service string) ([]string, error)
@@ -200,6 +201,22 @@ func checkQuerier(t *testing.T, name string, x querier, o *oracle, dedup bool, s
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: query %d %+v: got %d hits, want %d", name, i, *q, len(got), len(want))
 		}
+		// MatchTrace agrees with Search on some traces, matching or not.
+		ids := o.ids()
+		for k := 0; k < 8; k++ {
+			id := ids[r.IntN(len(ids))]
+			if k == 7 {
+				id = span.TraceID{0xff, 2} // absent
+			}
+			h, ok, err := x.MatchTrace(ctx, q, id)
+			if err != nil {
+				t.Fatalf("%s: MatchTrace: %v", name, err)
+			}
+			wh, wok := want[id]
+			if ok != wok || ok && h != wh {
+				t.Fatalf("%s: query %d %+v: MatchTrace(%s) = %+v, %v; want %+v, %v", name, i, *q, id, h, ok, wh, wok)
+			}
+		}
 	}
 	for _, id := range o.ids() {
 		var b span.Batch
@@ -282,7 +299,11 @@ func TestOracle(t *testing.T) {
 			}
 			checkQuerier(t, "builder", b, o, false, seed)
 
-			bkt := newBucket(t)
+			root := t.TempDir()
+			bkt, err := filesystem.NewBucket(root)
+			if err != nil {
+				t.Fatal(err)
+			}
 			meta, err := b.Write(ctx, bkt, "t/blocks/a", Meta{ID: "a", Tenant: "t"})
 			if err != nil {
 				t.Fatal(err)
@@ -290,9 +311,12 @@ func TestOracle(t *testing.T) {
 			if meta.Spans != int64(len(o.spans)) || meta.Traces != int64(len(o.ids())) {
 				t.Fatalf("meta spans %d traces %d, want %d %d", meta.Spans, meta.Traces, len(o.spans), len(o.ids()))
 			}
-			r, err := Open(ctx, bkt, "t/blocks/a", ReaderOptions{Cache: NewCache(64 << 20)})
+			r, err := Open(ctx, bkt, "t/blocks/a", ReaderOptions{Cache: NewCache(64 << 20), LocalRoot: root})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if r.data == nil {
+				t.Fatal("reader with LocalRoot does not read the local file")
 			}
 			checkQuerier(t, "reader", r, o, false, seed)
 			checkLabels(t, b, r)

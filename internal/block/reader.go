@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"sync/atomic"
 
 	"github.com/thanos-io/objstore"
@@ -18,6 +20,12 @@ import (
 type ReaderOptions struct {
 	// Cache, when set, holds decoded pages shared across Readers.
 	Cache *Cache
+	// LocalRoot, when set, is the local directory the bucket keeps its
+	// objects in (a filesystem bucket): the Reader then reads its data
+	// object with positioned reads of one open file instead of opening the
+	// object for every range. When the file cannot be opened the Reader
+	// uses the bucket.
+	LocalRoot string
 }
 
 // Reader answers queries on one block. It holds the block's index in memory
@@ -38,6 +46,9 @@ type Reader struct {
 	spans      int64
 	traces     int64
 	closed     atomic.Bool
+	// data is the open data object when read from a local file (see
+	// ReaderOptions.LocalRoot), else nil.
+	data *os.File
 }
 
 // ReadMeta reads and validates the meta.json of the block under dir.
@@ -80,15 +91,30 @@ func Open(ctx context.Context, bkt objstore.BucketReader, dir string, opts Reade
 	if err := r.decodeIndex(idx); err != nil {
 		return nil, err
 	}
+	if opts.LocalRoot != "" {
+		if f, err := os.Open(filepath.Join(opts.LocalRoot, filepath.FromSlash(path.Join(dir, DataName)))); err == nil {
+			if st, err := f.Stat(); err == nil && st.Size() >= r.dataSize {
+				r.data = f
+			} else {
+				f.Close()
+			}
+		}
+	}
 	return r, nil
 }
 
 // Meta returns the block's meta.
 func (r *Reader) Meta() Meta { return r.meta }
 
-// Close releases the Reader. Queries after Close return an error.
+// Close releases the Reader. Queries after Close return an error; the
+// caller must not close a Reader that queries still use.
 func (r *Reader) Close() error {
-	r.closed.Store(true)
+	if r.closed.Swap(true) {
+		return nil
+	}
+	if r.data != nil {
+		return r.data.Close()
+	}
 	return nil
 }
 
@@ -335,6 +361,24 @@ func (r *Reader) readRange(ctx context.Context, off, size int64, what string) ([
 // readRangeInto is readRange reading into dst's memory when it is large
 // enough.
 func (r *Reader) readRangeInto(ctx context.Context, off, size int64, what string, dst []byte) ([]byte, error) {
+	if r.data != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var buf []byte
+		if int64(cap(dst)) >= size {
+			buf = dst[:size]
+		} else {
+			buf = make([]byte, size)
+		}
+		if n, err := r.data.ReadAt(buf, off); int64(n) != size {
+			if r.closed.Load() {
+				return nil, errClosed
+			}
+			return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: off, Err: fmt.Errorf("read %s: %w", what, err)}
+		}
+		return buf, nil
+	}
 	rc, err := r.bkt.GetRange(ctx, path.Join(r.dir, DataName), off, size)
 	if err != nil {
 		return nil, fmt.Errorf("read %s %s: %w", path.Join(r.dir, DataName), what, err)

@@ -62,7 +62,7 @@ func (r *Reader) FindTrace(ctx context.Context, id span.TraceID, dst *span.Batch
 }
 
 // Search calls fn once per trace that has a span matching q (q must be
-// compiled), until fn returns false.
+// compiled), in trace ID order, until fn returns false.
 func (r *Reader) Search(ctx context.Context, q *search.Query, fn func(Hit) bool) error {
 	if r.closed.Load() {
 		return errClosed
@@ -74,23 +74,13 @@ func (r *Reader) Search(ctx context.Context, q *search.Query, fn func(Hit) bool)
 	if !ok {
 		return nil
 	}
-	mask := p.needs()
-	// Span attribute conditions read a column of their key only.
-	keyCols := false
-	for i := range p.conds {
-		if p.conds[i].rowScopes&keySpan != 0 {
-			p.conds[i].keyCol = true
-			keyCols = true
-		}
-	}
-	if keyCols && mask&(1<<colEvents|1<<colLinks) == 0 {
-		mask &^= 1 << colAttrs
-	}
+	mask := p.searchMask()
 	cand, err := r.candidateGroups(ctx, p)
 	if err != nil {
 		return err
 	}
-	var seen []uint64
+	sc := searchScratches.Get().(*searchScratch)
+	defer searchScratches.Put(sc)
 	var ferr error
 	var memo tpMemo
 	lastOrd := int64(-1)
@@ -105,29 +95,15 @@ func (r *Reader) Search(ctx context.Context, q *search.Query, fn func(Hit) bool)
 		if !groupMayMatch(q, g) {
 			continue
 		}
-		ch, err := r.chunk(ctx, gi, mask)
+		ch, err := r.searchChunk(ctx, gi, p, mask, sc)
 		if err != nil {
 			return err
 		}
-		for i := range p.conds {
-			cp := &p.conds[i]
-			if cp.keyCol {
-				if cp.rowAttrs, err = r.keyAttrs(ctx, gi, cp.keyID); err != nil {
-					return err
-				}
-			}
-		}
-		p.prepare(ch)
-		if p.skipByDict(ch) {
+		if ch == nil {
 			continue
 		}
-		runs := int(ch.trace[ch.n-1]) + 1
-		seen = seen[:0]
-		for range (runs + 63) / 64 {
-			seen = append(seen, 0)
-		}
-		more, err := p.scan(ctx, ch, seen, func(row int) bool {
-			ord := g.firstTrace + int64(ch.trace[row])
+		more, err := p.scanRuns(ctx, ch, sc.runs, func(run, _ int) bool {
+			ord := g.firstTrace + int64(run)
 			if ord == lastOrd { // a trace split over groups: reported already
 				return true
 			}
@@ -149,6 +125,55 @@ func (r *Reader) Search(ctx context.Context, q *search.Query, fn func(Hit) bool)
 	return nil
 }
 
+// MatchTrace reports whether trace id has a span in the block that
+// matches q (q must be compiled) and returns the trace's Hit, as Search
+// would report it. A trace the bloom filter rules out costs no read.
+func (r *Reader) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (Hit, bool, error) {
+	if r.closed.Load() {
+		return Hit{}, false, errClosed
+	}
+	if r.spans == 0 || !timeOverlaps(q, r.meta.MinTime, r.meta.MaxTime) {
+		return Hit{}, false, nil
+	}
+	tp, j, ok, err := r.locateTrace(ctx, id)
+	if err != nil || !ok {
+		return Hit{}, false, err
+	}
+	p, ok := newPlan(q, &r.tab)
+	if !ok {
+		return Hit{}, false, nil
+	}
+	mask := p.searchMask()
+	sc := searchScratches.Get().(*searchScratch)
+	defer searchScratches.Put(sc)
+	lo := tp.firstRow[j]
+	hi := lo + int64(tp.rows[j])
+	gi := sort.Search(len(r.groups), func(i int) bool { return r.groups[i].firstRow > lo }) - 1
+	for ; gi >= 0 && gi < len(r.groups) && r.groups[gi].firstRow < hi; gi++ {
+		g := &r.groups[gi]
+		if !groupMayMatch(q, g) {
+			continue
+		}
+		ch, err := r.searchChunk(ctx, gi, p, mask, sc)
+		if err != nil {
+			return Hit{}, false, err
+		}
+		if ch == nil {
+			continue
+		}
+		from := max(lo, g.firstRow) - g.firstRow
+		to := min(hi, g.firstRow+int64(g.rows)) - g.firstRow
+		found := false
+		if _, err := p.scan(ctx, ch, int(from), int(to), nil, func(int) bool { found = true; return false }); err != nil {
+			return Hit{}, false, err
+		}
+		if found {
+			return Hit{TraceID: id, Start: tp.minStart[j], End: tp.maxEnd[j]}, true, nil
+		}
+	}
+	return Hit{}, false, nil
+}
+
 // tpMemo remembers the last trace page a search used.
 type tpMemo struct {
 	idx int
@@ -157,6 +182,11 @@ type tpMemo struct {
 
 // hit returns the Hit of trace ordinal ord.
 func (r *Reader) hit(ctx context.Context, ord int64, memo *tpMemo) (Hit, error) {
+	if tp := memo.tp; tp != nil {
+		if j := ord - r.tpages[memo.idx].firstOrd; j >= 0 && j < int64(len(tp.ids)) {
+			return Hit{TraceID: tp.ids[j], Start: tp.minStart[j], End: tp.maxEnd[j]}, nil
+		}
+	}
 	pi := sort.Search(len(r.tpages), func(i int) bool { return r.tpages[i].firstOrd > ord }) - 1
 	if pi < 0 {
 		return Hit{}, fmt.Errorf("BUG: trace ordinal %d before the first page", ord)
@@ -199,7 +229,21 @@ func groupMayMatch(q *search.Query, g *groupInfo) bool {
 func (p *plan) skipByDict(ch *chunk) bool {
 	for i := range p.conds {
 		cp := &p.conds[i]
-		if cp.eqStr && !cp.eqFound && cp.originHit == nil && cp.onlyStrings {
+		if !cp.eqStr || cp.originHit != nil || !cp.onlyStrings {
+			continue
+		}
+		found := false
+		if cp.rowScopes&keySpan != 0 {
+			if cp.kc != nil {
+				found = cp.key.eqFound
+			} else {
+				found = cp.grp.eqFound
+			}
+		}
+		if cp.rowScopes&(keyEvent|keyLink) != 0 && cp.grp.eqFound {
+			found = true
+		}
+		if !found {
 			return true
 		}
 	}

@@ -138,31 +138,37 @@ func sparseRange(rows, off []uint32, r int) (int, int) {
 	return 0, 0
 }
 
-// value builds the span.Value of one attribute, deep-copying strings.
+// value builds the span.Value of one attribute of a, deep-copying strings.
 func (ch *chunk) value(a *attrList, kt, v uint32) (span.Value, error) {
+	return valueOf(ch.strs, a.nums, kt, v)
+}
+
+// valueOf builds the span.Value of one attribute whose string ids point
+// into strs and whose big numbers are in nums, deep-copying strings.
+func valueOf(strs *strDict, nums []uint64, kt, v uint32) (span.Value, error) {
 	t := span.ValueType(kt & ktTypeMask)
 	num := uint64(v)
 	if kt&ktBig != 0 {
-		if int(v) >= len(a.nums) {
+		if int(v) >= len(nums) {
 			return span.Value{}, errors.New("number index out of range")
 		}
-		num = a.nums[v]
+		num = nums[v]
 	}
 	switch t {
 	case span.TypeEmpty:
 		return span.Value{}, nil
 	case span.TypeString, span.TypeBytes:
-		if int(v) >= ch.strs.count() {
+		if int(v) >= strs.count() {
 			return span.Value{}, errors.New("string id out of range")
 		}
-		return span.Value{Type: t, Str: ch.strs.str(v)}, nil
+		return span.Value{Type: t, Str: strs.str(v)}, nil
 	case span.TypeBool, span.TypeInt, span.TypeDouble:
 		return span.Value{Type: t, Num: num}, nil
 	case span.TypeArray, span.TypeMap:
-		if int(v) >= ch.strs.count() {
+		if int(v) >= strs.count() {
 			return span.Value{}, errors.New("string id out of range")
 		}
-		d := decbuf{b: ch.strs.bytes(v)}
+		d := decbuf{b: strs.bytes(v)}
 		val := decodeValue(&d, 0)
 		if d.err != nil {
 			return span.Value{}, d.err

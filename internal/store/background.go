@@ -144,7 +144,7 @@ func (db *DB) compactOnce(ctx context.Context) bool {
 	}, inputs)
 	var r *block.Reader
 	if err == nil {
-		r, err = block.Open(ctx, db.bkt, db.blockDir(id), block.ReaderOptions{Cache: db.cache})
+		r, err = block.Open(ctx, db.bkt, db.blockDir(id), db.readerOptions())
 	}
 	if err != nil {
 		db.m.compactionFails.Inc()

@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
+	"github.com/thanos-io/objstore/providers/filesystem"
 
 	"github.com/clew-dev/clew/internal/block"
 	"github.com/clew-dev/clew/internal/otlp"
@@ -60,6 +63,8 @@ type DB struct {
 	cache  *block.Cache
 	now    func() time.Time
 	prefix string // "<tenant>/"
+	// localRoot is the directory of a filesystem bucket (see localRoot).
+	localRoot string
 
 	// cutMu orders appends against head cuts: an append holds it for
 	// reading across its log write and head append, a cut holds it for
@@ -99,16 +104,17 @@ func Open(ctx context.Context, cfg Config, opts Options) (*DB, error) {
 		opts.Now = time.Now
 	}
 	db := &DB{
-		cfg:      cfg,
-		opts:     opts,
-		log:      opts.Logger.With("component", "store", "tenant", opts.Tenant),
-		m:        newMetrics(opts.Registerer, opts.Tenant),
-		bkt:      opts.Bucket,
-		cache:    opts.Cache,
-		now:      opts.Now,
-		prefix:   opts.Tenant + "/",
-		flushReq: make(chan struct{}, 1),
-		stop:     make(chan struct{}),
+		cfg:       cfg,
+		opts:      opts,
+		log:       opts.Logger.With("component", "store", "tenant", opts.Tenant),
+		m:         newMetrics(opts.Registerer, opts.Tenant),
+		bkt:       opts.Bucket,
+		cache:     opts.Cache,
+		now:       opts.Now,
+		prefix:    opts.Tenant + "/",
+		localRoot: localRoot(opts.Bucket),
+		flushReq:  make(chan struct{}, 1),
+		stop:      make(chan struct{}),
 	}
 	db.flushed = sync.NewCond(&db.mu)
 	if db.cache == nil && cfg.PageCacheBytes > 0 {
@@ -164,6 +170,30 @@ func newBlockID(now time.Time) string {
 
 func (db *DB) blockDir(id string) string { return db.prefix + id }
 
+// readerOptions are the options of every block reader the store opens.
+func (db *DB) readerOptions() block.ReaderOptions {
+	return block.ReaderOptions{Cache: db.cache, LocalRoot: db.localRoot}
+}
+
+// localRoot returns the directory a filesystem bucket keeps its objects
+// in, or "" for other buckets. objstore does not export it; its Name is
+// "fs: <root>". A wrong guess costs only speed: a Reader that cannot open
+// its data file reads through the bucket.
+func localRoot(bkt objstore.Bucket) string {
+	fb, ok := bkt.(*filesystem.Bucket)
+	if !ok {
+		return ""
+	}
+	root, ok := strings.CutPrefix(fb.Name(), "fs: ")
+	if !ok || !filepath.IsAbs(root) {
+		return ""
+	}
+	if st, err := os.Stat(root); err != nil || !st.IsDir() {
+		return ""
+	}
+	return root
+}
+
 // loadBlocks opens every complete block of the tenant, deletes blocks
 // without meta.json (interrupted writes) and blocks that a completed
 // compaction replaced.
@@ -212,7 +242,7 @@ func (db *DB) loadBlocks(ctx context.Context) error {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		r, err := block.Open(ctx, db.bkt, db.blockDir(id), block.ReaderOptions{Cache: db.cache})
+		r, err := block.Open(ctx, db.bkt, db.blockDir(id), db.readerOptions())
 		if err != nil {
 			db.closeBlocks()
 			return fmt.Errorf("open block %s: %w", id, err)
@@ -496,7 +526,7 @@ func (db *DB) writePending(ctx context.Context) {
 		})
 		var r *block.Reader
 		if err == nil {
-			r, err = block.Open(ctx, db.bkt, db.blockDir(id), block.ReaderOptions{Cache: db.cache})
+			r, err = block.Open(ctx, db.bkt, db.blockDir(id), db.readerOptions())
 		}
 		if err != nil {
 			db.m.flushFailures.Inc()

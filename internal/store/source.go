@@ -13,7 +13,11 @@ import (
 // source is what a query reads: the growing head, a sealed head being
 // written, or a block on disk. Implementations are safe for concurrent use.
 type source interface {
+	// Search reports each matching trace once; blocks report them in
+	// trace ID order.
 	Search(ctx context.Context, q *search.Query, fn func(block.Hit) bool) error
+	// MatchTrace reports whether one trace has a matching span, with its hit.
+	MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (block.Hit, bool, error)
 	FindTrace(ctx context.Context, id span.TraceID, dst *span.Batch) (bool, error)
 	Services(ctx context.Context) ([]string, error)
 	SpanNames(ctx context.Context, service string) ([]string, error)
@@ -61,6 +65,11 @@ func (h *head) lockRead() bool {
 func (h *head) Search(ctx context.Context, q *search.Query, fn func(block.Hit) bool) error {
 	defer h.runlock(h.lockRead())
 	return h.b.Search(ctx, q, fn)
+}
+
+func (h *head) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (block.Hit, bool, error) {
+	defer h.runlock(h.lockRead())
+	return h.b.MatchTrace(ctx, q, id)
 }
 
 func (h *head) FindTrace(ctx context.Context, id span.TraceID, dst *span.Batch) (bool, error) {

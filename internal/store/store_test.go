@@ -340,29 +340,6 @@ func TestPlanCompaction(t *testing.T) {
 	}
 }
 
-func TestTopHitsAndMerge(t *testing.T) {
-	h := func(i int, start uint64) block.Hit {
-		return block.Hit{TraceID: tid(9, i), Start: start, End: start + 1}
-	}
-	a := []block.Hit{h(1, 10), h(2, 30), h(4, 20)}
-	b := []block.Hit{h(2, 25), h(3, 40)}
-	merged := mergeHits([][]block.Hit{a, nil, b})
-	if len(merged) != 4 {
-		t.Fatalf("merged %d, want 4", len(merged))
-	}
-	if merged[1].TraceID != tid(9, 2) || merged[1].Start != 25 || merged[1].End != 31 {
-		t.Fatalf("merged trace 2 = %+v, want start 25 end 31", merged[1])
-	}
-	top := topHits(merged, 2, nil)
-	if len(top) != 2 || top[0].TraceID != tid(9, 3) || top[1].TraceID != tid(9, 2) {
-		t.Fatalf("top 2 = %+v", top)
-	}
-	rest := topHits(merged, 10, &Cursor{Start: top[1].Start, TraceID: top[1].TraceID})
-	if len(rest) != 2 || rest[0].TraceID != tid(9, 4) || rest[1].TraceID != tid(9, 1) {
-		t.Fatalf("after cursor = %+v", rest)
-	}
-}
-
 // TestAppendDoesNotAliasRequestBuffers appends batches decoded zero-copy
 // from one reused buffer, as ingest does, and checks that nothing stored
 // still points into the buffer.
