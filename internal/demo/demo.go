@@ -45,6 +45,10 @@ type Config struct {
 	// BatchTimeout is how long a finished span waits in its service's batch
 	// before it is exported.
 	BatchTimeout time.Duration
+	// Seed seeds the demo's random sources (arrivals, the request mix,
+	// latencies, failures), so that runs with one seed see alike traffic;
+	// 0 picks a random seed.
+	Seed uint64
 	// Logger receives progress and errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -162,6 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Demo, error) {
 	if err != nil {
 		return nil, err
 	}
+	seedRandom(cfg.Seed)
 	d := &Demo{cfg: cfg, log: log, faults: &faults{}, truth: truth}
 
 	d.controlLn, err = net.Listen("tcp", cfg.ControlAddr)

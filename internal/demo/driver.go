@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -67,7 +66,7 @@ func (d *driver) loop(ctx context.Context, rate float64) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		next = next.Add(time.Duration(rand.ExpFloat64() / rate * float64(time.Second)))
+		next = next.Add(time.Duration(driverRand.ExpFloat64() / rate * float64(time.Second)))
 		if now := time.Now(); next.Before(now.Add(-time.Second)) {
 			next = now // fell behind (a paused process): do not burst to catch up
 		}
@@ -97,7 +96,7 @@ func (d *driver) loop(ctx context.Context, rate float64) {
 // pickUser returns one of 2000 users, a few of whom are much more active
 // than the rest.
 func pickUser() string {
-	return "u" + strconv.Itoa(1+int(math.Pow(rand.Float64(), 2.5)*2000))
+	return "u" + strconv.Itoa(1+int(math.Pow(driverRand.Float64(), 2.5)*2000))
 }
 
 func weighted[T any](items []T, weights []int) T {
@@ -105,7 +104,7 @@ func weighted[T any](items []T, weights []int) T {
 	for _, w := range weights {
 		total += w
 	}
-	n := rand.IntN(total)
+	n := driverRand.IntN(total)
 	for i, w := range weights {
 		if n < w {
 			return items[i]
@@ -148,11 +147,11 @@ func (d *driver) one() {
 	)
 	switch weighted(actions, actionWeights) {
 	case actBrowse:
-		path = "/api/products?category=" + categories[rand.IntN(len(categories))]
+		path = "/api/products?category=" + categories[driverRand.IntN(len(categories))]
 	case actProduct:
-		path = "/api/products/" + products[rand.IntN(len(products))].ID
+		path = "/api/products/" + products[driverRand.IntN(len(products))].ID
 	case actRecommend:
-		path = "/api/recommendations?product=" + products[rand.IntN(len(products))].ID
+		path = "/api/recommendations?product=" + products[driverRand.IntN(len(products))].ID
 	case actViewCart:
 		path = "/api/cart"
 	case actCheckout:
@@ -164,7 +163,7 @@ func (d *driver) one() {
 		fallthrough
 	case actAddToCart:
 		method, path = http.MethodPost, "/api/cart/items"
-		body = CartItem{ProductID: products[rand.IntN(len(products))].ID, Quantity: 1 + int(math.Pow(rand.Float64(), 3)*4)}
+		body = CartItem{ProductID: products[driverRand.IntN(len(products))].ID, Quantity: 1 + int(math.Pow(driverRand.Float64(), 3)*4)}
 	}
 	var rd io.Reader = http.NoBody
 	if body != nil {
@@ -209,7 +208,7 @@ func (d *driver) takeCartUser() (string, bool) {
 	if len(d.withCart) == 0 {
 		return "", false
 	}
-	i := rand.IntN(len(d.withCart))
+	i := driverRand.IntN(len(d.withCart))
 	u := d.withCart[i]
 	d.withCart[i] = d.withCart[len(d.withCart)-1]
 	d.withCart = d.withCart[:len(d.withCart)-1]

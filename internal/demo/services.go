@@ -194,7 +194,7 @@ func (s *stockStore) reserve(items []CartItem) {
 	}
 }
 
-func newID(prefix string) string { return fmt.Sprintf("%s_%016x", prefix, rand.Uint64()) }
+func newID(prefix string) string { return fmt.Sprintf("%s_%016x", prefix, shopRand.Uint64()) }
 
 // ---- gateway (HTTP): the shop's public API ----
 
@@ -371,7 +371,7 @@ func (in *instance) getProduct(ctx context.Context, req *getProductRequest) (*Pr
 	}
 	key := "product:" + req.ID
 	_ = in.cache.do(ctx, "GET", "GET "+key, nil)
-	if rand.Float64() < 0.3 { // cache miss
+	if shopRand.Float64() < 0.3 { // cache miss
 		q := query{op: "SELECT", table: "products", text: queryProductByID, median: 3 * time.Millisecond, rows: 1, failRate: 0.002}
 		if err := in.db.exec(ctx, q); err != nil {
 			return nil, serverFailure(ctx, codes.Internal, fmt.Errorf("load product %s: %w", req.ID, err))
@@ -442,7 +442,7 @@ func (in *instance) registerCart(mux *http.ServeMux) {
 			return
 		}
 		var cmdErr error
-		if in.shop.faults.on(scErrorRate) && rand.Float64() < 0.25 {
+		if in.shop.faults.on(scErrorRate) && shopRand.Float64() < 0.25 {
 			cmdErr = errRedisTimeout
 		}
 		text := fmt.Sprintf("HINCRBY cart:%s %s %d", u, item.ProductID, item.Quantity)
@@ -547,13 +547,13 @@ func (in *instance) applyPromotions(ctx context.Context, ids []string) error {
 	ctx, span := in.tracer.Start(ctx, "applyPromotions", trace.WithAttributes(
 		semconv.CodeFunctionName("checkout.(*Service).applyPromotions"), attribute.Int("shop.promotion.candidates", len(ids))))
 	defer span.End()
-	q := query{op: "SELECT", table: "promotions", text: queryPromotions, median: 180 * time.Millisecond, rows: rand.IntN(4)}
+	q := query{op: "SELECT", table: "promotions", text: queryPromotions, median: 180 * time.Millisecond, rows: shopRand.IntN(4)}
 	if err := in.db.exec(ctx, q); err != nil {
 		fail(span, err)
 		return err
 	}
 	_ = work(ctx, logNormal(60*time.Millisecond, 0.4))
-	if rand.Float64() < 0.05 {
+	if shopRand.Float64() < 0.05 {
 		err := errors.New("promotions: rule set for currency is nil")
 		fail(span, err)
 		return err
@@ -579,7 +579,7 @@ func (in *instance) registerPayment(mux *http.ServeMux) {
 			replyError(w, r, http.StatusInternalServerError, err)
 			return
 		}
-		if rand.Float64() < 0.02 {
+		if shopRand.Float64() < 0.02 {
 			// A declined card is the customer's problem, not the service's:
 			// the exception is recorded but the span status stays unset.
 			span.RecordError(fmt.Errorf("card declined for order %s", req.OrderID), trace.WithStackTrace(true))
@@ -614,7 +614,7 @@ func (s *shop) pspHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/charges", func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		if s.faults.on(scRetryStorm) && rand.Float64() < 0.6 || rand.Float64() < 0.005 {
+		if s.faults.on(scRetryStorm) && shopRand.Float64() < 0.6 || shopRand.Float64() < 0.005 {
 			_ = work(ctx, logNormal(30*time.Millisecond, 0.3))
 			http.Error(w, `{"error":"upstream acquirer unavailable"}`, http.StatusServiceUnavailable)
 			return
@@ -667,7 +667,7 @@ func (in *instance) reserve(ctx context.Context, req *reserveRequest) (*reserveR
 	if err := in.db.exec(ctx, q); err != nil {
 		return nil, serverFailure(ctx, codes.Aborted, fmt.Errorf("reserve order %s: %w", req.OrderID, err))
 	}
-	if rand.Float64() < 0.01 {
+	if shopRand.Float64() < 0.01 {
 		return nil, status.Errorf(codes.FailedPrecondition, "%s is out of stock", req.Items[0].ProductID)
 	}
 	in.shop.stock.reserve(req.Items)
@@ -684,17 +684,17 @@ func (in *instance) recommendationDesc() *grpc.ServiceDesc {
 func (in *instance) listRecommendations(ctx context.Context, req *recommendationRequest) (*recommendationResponse, error) {
 	key := "recs:" + req.ProductID
 	var cacheErr error
-	if rand.Float64() < 0.02 {
+	if shopRand.Float64() < 0.02 {
 		cacheErr = errRedisTimeout // handled: treated as a miss
 	}
-	if in.cache.do(ctx, "GET", "GET "+key, cacheErr) == nil && rand.Float64() < 0.5 {
+	if in.cache.do(ctx, "GET", "GET "+key, cacheErr) == nil && shopRand.Float64() < 0.5 {
 		ids := make([]string, 4)
 		for i := range ids {
-			ids[i] = products[rand.IntN(len(products))].ID
+			ids[i] = products[shopRand.IntN(len(products))].ID
 		}
 		return &recommendationResponse{ProductIDs: ids}, nil
 	}
-	cat := categories[rand.IntN(len(categories))]
+	cat := categories[shopRand.IntN(len(categories))]
 	if p, ok := productsByID[req.ProductID]; ok {
 		cat = p.Category
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -263,7 +262,7 @@ func (in *instance) serve() {
 // stable instance, so it gets that instance's share of the traffic.
 func (s *shop) pick(service string) *instance {
 	pool := s.stable[service]
-	i := rand.IntN(len(pool))
+	i := shopRand.IntN(len(pool))
 	if c := s.canaries[service]; c != nil && i == len(pool)-1 && s.faults.on(scBadDeployment) {
 		return c
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"time"
 
@@ -94,7 +93,7 @@ func (p switchablePropagator) Fields() []string { return p.inner.Fields() }
 // sigma (the standard deviation of its logarithm): service latencies have a
 // long right tail, which a normal distribution does not give.
 func logNormal(median time.Duration, sigma float64) time.Duration {
-	return time.Duration(float64(median) * math.Exp(sigma*rand.NormFloat64()))
+	return time.Duration(float64(median) * math.Exp(sigma*shopRand.NormFloat64()))
 }
 
 // work waits for d or until ctx is done, standing in for time spent
@@ -155,7 +154,7 @@ func (db database) exec(ctx context.Context, q query) error {
 		fail(span, err)
 		return err
 	}
-	if q.failRate > 0 && rand.Float64() < q.failRate {
+	if q.failRate > 0 && shopRand.Float64() < q.failRate {
 		span.SetAttributes(semconv.DBResponseStatusCode("40P01"), semconv.ErrorTypeKey.String("40P01"))
 		fail(span, errDeadlock)
 		return errDeadlock
