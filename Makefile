@@ -4,7 +4,7 @@
 GO       ?= go
 FUZZTIME ?= 20s
 
-.PHONY: all build test vet fmt fuzz bench gobench check
+.PHONY: all build test vet fmt fuzz bench gobench check ui ui-test
 
 all: check build
 
@@ -41,3 +41,17 @@ gobench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=6 ./internal/...
 
 check: fmt vet test
+
+# ui builds the web UI (web/: Node 20.19+ and npm) into internal/webui/dist,
+# which go build embeds; without it the binary serves a placeholder page
+# that says how to build the UI. See docs/ui.md.
+ui:
+	cd web && npm ci --no-audit --no-fund && npm run build
+	find internal/webui/dist -mindepth 1 ! -name .gitkeep -delete
+	cp -R web/dist/. internal/webui/dist/
+
+# ui-test runs the UI's unit tests and its browser tests against a real
+# clew (needs chromium; web/e2e/run.sh builds the binary with the UI).
+ui-test: ui
+	cd web && npm test
+	bash web/e2e/run.sh

@@ -1,6 +1,9 @@
 // Command clew is a distributed tracing system in one binary.
 //
 //	clew serve     ingest OTLP, store spans, answer queries
+//	clew explain   explain why a trace is slow
+//	clew anomalies list the anomalies a running clew found, with culprits
+//	clew deploys   list new versions and their regression verdicts
 //	clew loadgen   send synthetic traces over OTLP
 //	clew demo      run an instrumented demo shop with injectable faults
 //	clew version   print the version
@@ -25,6 +28,8 @@ import (
 	"github.com/clew-dev/clew/internal/app"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/demo"
+	"github.com/clew-dev/clew/internal/detect"
+	"github.com/clew-dev/clew/internal/insight"
 	"github.com/clew-dev/clew/internal/loadgen"
 	"github.com/clew-dev/clew/internal/querycli"
 	"github.com/clew-dev/clew/internal/wal"
@@ -56,6 +61,9 @@ const usage = `clew is a distributed tracing system.
 Usage:
   clew serve [flags]     ingest OTLP, store spans, answer queries (clew serve -h)
   clew query [flags] Q   run a TraceQL query on a running clew (clew query -h)
+  clew explain ID        explain why a trace is slow, against similar traces (clew explain -h)
+  clew anomalies         anomalies a running clew found, with ranked culprits (clew anomalies -h)
+  clew deploys           new versions and their regression verdicts (clew deploys -h)
   clew loadgen [flags]   send synthetic traces over OTLP (clew loadgen -h)
   clew demo [flags]      run an instrumented shop with injectable faults (clew demo -h)
   clew version           print the version
@@ -71,10 +79,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "query":
 		return querycli.Main(ctx, args[1:], stdout, stderr)
+	case "explain":
+		return insight.ExplainMain(ctx, args[1:], stdout, stderr)
 	case "loadgen":
 		return loadgen.Main(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "anomalies":
+		return detect.AnomaliesMain(ctx, args[1:], stdout, stderr)
+	case "deploys":
+		return detect.DeploysMain(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "clew", version())
 		return nil
@@ -186,6 +200,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	endpoint := fs.String("otlp-endpoint", "", "export to this OTLP/gRPC host:port instead of starting an embedded clew")
 	truthPath := fs.String("ground-truth", "", "append ground-truth JSON lines to this file (default <data-dir>/demo/ground-truth.jsonl)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: run until interrupted)")
+	seed := fs.Uint64("seed", 0, "seed of the demo's random traffic and faults, for runs alike across seeds (0: random)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -199,6 +214,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dcfg := ddef
 	dcfg.Rate = *rate
 	dcfg.ControlAddr = *controlAddr
+	dcfg.Seed = *seed
 	if dcfg.Scenarios, err = demo.ParseScenarios(*scenarios); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}

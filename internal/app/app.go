@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,12 +26,16 @@ import (
 
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/config"
+	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/ingest"
+	"github.com/clew-dev/clew/internal/insight"
 	"github.com/clew-dev/clew/internal/jaeger"
 	"github.com/clew-dev/clew/internal/jaegeringest"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/spanmetrics"
 	"github.com/clew-dev/clew/internal/store"
 	"github.com/clew-dev/clew/internal/tempo"
+	"github.com/clew-dev/clew/internal/webui"
 	"github.com/clew-dev/clew/internal/zipkin"
 )
 
@@ -48,13 +53,21 @@ func NewLogger(cfg config.Config, w *os.File) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// appender adapts the store to the ingest package's contract.
-type appender struct{ db *store.DB }
+// appender adapts the store to the ingest package's contract; a batch the
+// store accepted (durable) is then observed by the span metrics (nil when
+// disabled).
+type appender struct {
+	db *store.DB
+	sm *spanmetrics.Metrics
+}
 
 func (a appender) Append(ctx context.Context, _ string, rec []byte, b *span.Batch) error {
 	err := a.db.Append(ctx, rec, b)
 	if errors.Is(err, store.ErrOverloaded) || errors.Is(err, store.ErrClosed) {
 		return fmt.Errorf("%w: %w", ingest.ErrRetryable, err)
+	}
+	if err == nil {
+		a.sm.Observe(b)
 	}
 	return err
 }
@@ -121,7 +134,24 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("store open", "data_dir", cfg.DataDir, "took", time.Since(start))
 
-	recv := ingest.NewReceiver(cfg.Ingest, cfg.Tenant, appender{db}, log, reg)
+	// Span metrics and the service graph, with their history beside the
+	// blocks and the same retention.
+	var sm *spanmetrics.Metrics
+	if cfg.SpanMetrics.Enabled {
+		sm, err = spanmetrics.Open(cfg.SpanMetrics, spanmetrics.Options{
+			Dir:        filepath.Join(cfg.DataDir, "spanmetrics", cfg.Tenant),
+			Retention:  cfg.Store.Retention,
+			Logger:     log,
+			Registerer: reg,
+		})
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("open span metrics: %w", err)
+		}
+		defer sm.Close() // idempotent; the shutdown below closes it first
+	}
+
+	recv := ingest.NewReceiver(cfg.Ingest, cfg.Tenant, appender{db, sm}, log, reg)
 	var ready atomic.Bool
 
 	// Listen on everything first so that a busy port fails fast.
@@ -180,10 +210,33 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	otlpHTTP := newHTTPServer(recv.HTTPHandler())
 
 	mux := http.NewServeMux()
-	api.New(db, log).Register(mux)
-	jaeger.New(db, log).Register(mux, "/jaeger")
-	tempo.New(db, log).Register(mux, "/tempo")
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// Every query API shares the query limits (cfg.Query).
+	napi := api.New(db, log)
+	napi.SetLimits(cfg.Query)
+	napi.Register(mux)
+	insight.New(db, insight.Config{}, log).Register(mux)
+	spanmetrics.NewHandler(sm, log).Register(mux)
+	// Baselines, anomalies and deployments, learned from the span metrics'
+	// history and the stored traces; off without span metrics.
+	var det *detect.Detector
+	if sm != nil && cfg.Detect.Enabled {
+		det = detect.New(cfg.Detect, sm, db, db, detect.Options{Logger: log})
+		det.Start()
+	}
+	detect.NewHandler(det).Register(mux)
+	japi := jaeger.New(db, log)
+	japi.SetLimits(cfg.Query)
+	if sm != nil {
+		japi.SetDependencies(jaegerDeps{sm})
+	}
+	japi.Register(mux, "/jaeger")
+	// Jaeger's gRPC QueryService (api_v2 and api_v3) on the same port:
+	// gRPC requests go to queryGRPC, the rest to the mux.
+	queryGRPC := japi.NewGRPCServer()
+	tapi := tempo.New(db, log)
+	tapi.SetLimits(cfg.Query)
+	tapi.Register(mux, "/tempo")
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready.Load() {
@@ -197,17 +250,32 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+	index := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = fmt.Fprintf(w, "clew %s\n\nNative query API: /api/v1/\nTempo API (Grafana Tempo data source): /tempo\nJaeger API (Jaeger UI, Grafana Jaeger data source): /jaeger\nMetrics: /metrics\nSee docs/api.md.\n", Version)
+		_, _ = fmt.Fprintf(w, "clew %s\n\nWeb UI: /ui/\nNative query API: /api/v1/\nTempo API (Grafana Tempo data source): /tempo\nJaeger API (Jaeger UI, Grafana Jaeger data source): /jaeger\nMetrics: /metrics\nSee docs/api.md.\n", Version)
+	}
+	// The web UI under /ui/; / leads to it once it is built (make ui),
+	// and the plain-text index stays at /index.txt.
+	ui := webui.New()
+	ui.Register(mux)
+	mux.HandleFunc("GET /index.txt", index)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if ui.Built() {
+			http.Redirect(w, r, webui.Prefix, http.StatusFound)
+			return
+		}
+		index(w, r)
 	})
-	querySrv := newHTTPServer(mux)
+	querySrv := newHTTPServer(withGRPC(queryGRPC, mux))
 	// The Zipkin v2 API, ingest and query, on its own port as Zipkin
 	// serves it; posted spans go through the same appender as OTLP.
 	var zipkinSrv *http.Server
 	if lnZipkin != nil {
 		zmux := http.NewServeMux()
-		zapi := zipkin.New(cfg.Ingest, cfg.Tenant, appender{db}, db, log, reg)
+		zapi := zipkin.New(cfg.Ingest, cfg.Tenant, appender{db, sm}, db, log, reg)
+		if sm != nil {
+			zapi.SetDependencies(zipkinDeps{sm})
+		}
 		zapi.ShareBudget(recv.Budget())
 		zapi.Register(zmux)
 		zipkinSrv = newHTTPServer(zmux)
@@ -218,7 +286,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var jaegerGRPCSrv *grpc.Server
 	var jaegerHTTPSrv *http.Server
 	if lnJaegerGRPC != nil || lnJaegerHTTP != nil {
-		jrecv := jaegeringest.New(cfg.Ingest, cfg.Tenant, appender{db}, log, reg)
+		jrecv := jaegeringest.New(cfg.Ingest, cfg.Tenant, appender{db, sm}, log, reg)
 		jrecv.ShareBudget(recv.Budget())
 		if lnJaegerGRPC != nil {
 			jaegerGRPCSrv = jrecv.NewGRPCServer()
@@ -274,10 +342,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Warn("Jaeger HTTP shutdown", "err", err)
 		}
 	}
+	if det != nil {
+		_ = det.Close() // it reads the store and the span metrics
+	}
 	if err := db.Close(); err != nil {
 		log.Error("close store", "err", err)
 		runErr = errors.Join(runErr, err)
 	}
+	if sm != nil {
+		// No more batches arrive: write the minutes still in memory.
+		if err := sm.Close(); err != nil {
+			log.Error("close span metrics", "err", err)
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	shutdownGRPC(sctx, queryGRPC)
 	if err := querySrv.Shutdown(sctx); err != nil {
 		log.Warn("query server shutdown", "err", err)
 	}
@@ -305,6 +384,18 @@ func newHTTPServer(h http.Handler) *http.Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
 	}
+}
+
+// withGRPC sends gRPC requests (HTTP/2 with an application/grpc content
+// type) to g and every other request to h, so that one port serves both.
+func withGRPC(g *grpc.Server, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+			g.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func shutdownGRPC(ctx context.Context, s *grpc.Server) {

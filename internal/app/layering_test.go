@@ -23,21 +23,31 @@ var allowed = map[string][]string{
 	"internal/block":    {"internal/span", "internal/search", "github.com/thanos-io/objstore", "github.com/klauspost/compress", "github.com/cespare/xxhash"},
 	"internal/store":    {"internal/span", "internal/search", "internal/otlp", "internal/wal", "internal/block", "github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
 	"internal/ingest":   {"internal/span", "internal/otlp", "google.golang.org/", "github.com/klauspost/compress", "github.com/prometheus/client_golang"},
-	"internal/api":      {"internal/span", "internal/search", "internal/otlp", "internal/store"},
-	"internal/jaeger":   {"internal/api", "internal/span", "internal/search", "internal/otlp"},
+	"internal/api":      {"internal/span", "internal/search", "internal/otlp", "internal/store", "internal/traceql", "internal/engine"},
+	"internal/jaeger":   {"internal/api", "internal/span", "internal/search", "internal/otlp", "google.golang.org/", "github.com/jaegertracing/jaeger-idl"},
 	"internal/zipkin":   {"internal/api", "internal/ingest", "internal/span", "internal/search", "internal/otlp", "github.com/prometheus/client_golang", "google.golang.org/protobuf"},
 	"internal/engine":   {"internal/span", "internal/search", "internal/traceql", "internal/store"},
+	"internal/analysis": {"internal/span"},
+	"internal/insight":  {"internal/analysis", "internal/api", "internal/engine", "internal/traceql", "internal/search", "internal/span"},
+	"internal/detect":   {"internal/analysis", "internal/spanmetrics", "internal/store", "internal/search", "internal/span"},
 	"internal/tempo":    {"internal/api", "internal/engine", "internal/traceql", "internal/span", "internal/search", "internal/otlp"},
-	"internal/config":   {"internal/ingest", "internal/store", "internal/wal", "gopkg.in/yaml.v3"},
+	"internal/config":   {"internal/api", "internal/ingest", "internal/store", "internal/wal", "internal/spanmetrics", "internal/detect", "gopkg.in/yaml.v3"},
 	"internal/testutil": {"internal/span", "internal/otlp", "internal/store", "github.com/thanos-io/objstore"},
 	"internal/loadgen":  {"internal/span", "google.golang.org/"},
 	"internal/querycli": {},
+	"internal/webui":    {},
 	"internal/demo":     {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},
 	"internal/app":      {"internal/", "github.com/prometheus/client_golang", "github.com/thanos-io/objstore", "google.golang.org/grpc"},
-	"cmd/clew":          {"internal/app", "internal/config", "internal/loadgen", "internal/querycli", "internal/demo", "internal/wal"},
+	"cmd/clew":          {"internal/app", "internal/config", "internal/loadgen", "internal/querycli", "internal/demo", "internal/wal", "internal/insight", "internal/detect"},
+
+	// internal/spanmetrics sits beside internal/engine: fed by app, read by the analyses.
+	"internal/spanmetrics": {"internal/span", "github.com/prometheus/client_golang"},
 
 	// internal/jaegeringest sits beside internal/zipkin: a receiver on ports of its own.
 	"internal/jaegeringest": {"internal/ingest", "internal/span", "internal/otlp", "github.com/prometheus/client_golang", "google.golang.org/", "github.com/jaegertracing/jaeger-idl", "github.com/apache/thrift"},
+
+	// tools/traceqlbench drives the binary over the network only.
+	"tools/traceqlbench": {},
 }
 
 // TestLayering keeps imports pointing down the package list, so that, for

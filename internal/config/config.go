@@ -14,7 +14,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/ingest"
+	"github.com/clew-dev/clew/internal/spanmetrics"
 	"github.com/clew-dev/clew/internal/store"
 )
 
@@ -54,6 +57,14 @@ type Config struct {
 
 	Ingest ingest.Config `yaml:"ingest"`
 	Store  store.Config  `yaml:"store"`
+	// Query bounds each request of the query APIs (native, Tempo, Jaeger).
+	Query api.Limits `yaml:"query"`
+	// SpanMetrics configures RED metrics, the service graph and their
+	// history (kept as long as store.retention keeps traces).
+	SpanMetrics spanmetrics.Config `yaml:"spanmetrics"`
+	// Detect configures baselines, anomaly and deployment detection (on
+	// the span metrics' history).
+	Detect detect.Config `yaml:"detect"`
 }
 
 // Duration is a time.Duration that reads "30s" from YAML.
@@ -75,6 +86,9 @@ func Default() Config {
 		ShutdownTimeout: yamlDuration(30e9),
 		Ingest:          ingest.DefaultConfig(),
 		Store:           store.DefaultConfig(),
+		Query:           api.DefaultLimits(),
+		SpanMetrics:     spanmetrics.DefaultConfig(),
+		Detect:          detect.DefaultConfig(),
 	}
 }
 
@@ -181,6 +195,15 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Store.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
+	}
+	if err := c.SpanMetrics.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("spanmetrics: %w", err))
+	}
+	if err := c.Detect.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("detect: %w", err))
+	}
+	if err := c.Query.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
