@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/clew-dev/clew/internal/span"
@@ -74,7 +75,7 @@ func (l Limits) Validate() error {
 	}
 	check("max_traces_per_search", l.MaxTracesPerSearch, 1, ceilTracesPerSearch)
 	check("max_spans_per_query", l.MaxSpansPerQuery, 1000, 1<<30)
-	check("max_spans_per_scan", l.MaxSpansPerScan, 1000, 1<<40)
+	check("max_spans_per_scan", l.MaxSpansPerScan, 1000, math.MaxInt)
 	check("max_candidate_traces", l.MaxCandidateTraces, 1, 10_000_000)
 	check("max_series_per_metrics_query", l.MaxSeriesPerMetricsQuery, 1, 1_000_000)
 	check("max_points_per_series", l.MaxPointsPerSeries, 2, ceilPointsPerSeries)

@@ -19,11 +19,14 @@ type Cache struct {
 }
 
 type cacheKey struct {
-	dir  string
-	kind uint8 // 0: group column, 1: trace page, 2: value page, 3: key column
+	dir string
+	// kind 0: decoded group column, 1: trace page, 2: value page,
+	// 3: one key's attributes (attrList, projections of span scans),
+	// kindNarrow and kindKeyCol: search columns (searchcols.go)
+	kind uint8
 	idx  int32
 	col  int8
-	key  uint32 // kind 3: attribute key id
+	key  uint32 // kinds 3 and kindKeyCol: attribute key id
 }
 
 type cacheEntry struct {

@@ -516,8 +516,9 @@ func decodeAttrValue(d *decbuf, kt uint32, a *attrList, nstrs uint32) (uint32, u
 }
 
 // keyAttrs returns the span attributes of key id key in group gi: an
-// attrList over the group's rows holding only that key's entries. It is the
-// compact form searches scan and the cache holds.
+// attrList over the group's rows holding only that key's entries, with
+// string ids of the group's dictionary. Span scans project requested keys
+// from it; conditions read keyColumn's keyCol instead.
 func (r *Reader) keyAttrs(ctx context.Context, gi int, key uint32) (*attrList, error) {
 	ck := cacheKey{dir: r.dir, kind: 3, idx: int32(gi), key: key}
 	if v, ok := r.cache.get(ck); ok {
