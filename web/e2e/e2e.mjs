@@ -532,6 +532,9 @@ await check('services: drill-down charts with bands, keyboard cursor, operations
   const readout = await page.textContent(`${chart} [data-testid=chart-readout]`);
   assert(!readout.startsWith('latest') && /\d\d:\d\d/.test(readout), `the cursor reads a point out: ${readout}`);
   await page.click(`[data-testid=operations-table] tr[data-operation="${storefront.operation}"] [data-testid=op-critical-path]`);
+  // Focus leaves the chart on that click; nothing above the table may move
+  // (a readout that shrank on blur once moved the row under the pointer).
+  await page.waitForFunction((o) => new URLSearchParams(location.search).get('op') === o, storefront.operation, { timeout: 5000 });
   await page.waitForSelector('[data-testid=critical-path] .cp-table tr[data-operation="SELECT promotions"]');
   const cp = await page.$$eval('[data-testid=critical-path] .cp-table tbody tr', (t) => t.map((r) => r.getAttribute('data-operation')));
   assert(cp[0] === 'GET /stock', `the tail's biggest change first: ${cp}`);
