@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -61,7 +62,7 @@ func openDisk(dir string, log *slog.Logger, m *selfMetrics) (*disk, error) {
 	if dir == "" {
 		return d, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := mkdirAllSync(dir); err != nil {
 		return nil, fmt.Errorf("create span metrics dir: %w", err)
 	}
 	ents, err := os.ReadDir(dir)
@@ -88,6 +89,9 @@ func openDisk(dir string, log *slog.Logger, m *selfMetrics) (*disk, error) {
 			if err := os.Rename(path, path+".corrupt"); err != nil {
 				return nil, fmt.Errorf("set aside %s: %w", path, err)
 			}
+			if err := syncDir(dir); err != nil {
+				return nil, fmt.Errorf("set aside %s: %w", path, err)
+			}
 			continue
 		}
 		good, frames := validPrefix(b)
@@ -95,7 +99,7 @@ func openDisk(dir string, log *slog.Logger, m *selfMetrics) (*disk, error) {
 			log.Warn("span metrics file had a torn or corrupt tail; cut at the last good frame",
 				"file", path, "kept_bytes", good, "dropped_bytes", len(b)-good)
 			m.repairs.Inc()
-			if err := os.Truncate(path, int64(good)); err != nil {
+			if err := truncateSync(path, int64(good)); err != nil {
 				return nil, fmt.Errorf("repair %s: %w", path, err)
 			}
 		}
@@ -169,7 +173,10 @@ func (d *disk) appendFrame(hour int64, frame []byte) error {
 		return fmt.Errorf("close %s: %w", path, err)
 	}
 	if fresh {
-		syncDir(d.dir)
+		// The new file's entry must be durable too.
+		if err := syncDir(d.dir); err != nil {
+			return fmt.Errorf("create %s: %w", path, err)
+		}
 	}
 	d.mu.Lock()
 	if info == nil {
@@ -183,11 +190,62 @@ func (d *disk) appendFrame(hour int64, frame []byte) error {
 	return nil
 }
 
-func syncDir(dir string) {
-	if f, err := os.Open(dir); err == nil {
-		_ = f.Sync()
-		f.Close()
+// syncDir makes dir's entries durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
+	err = f.Sync()
+	if errors.Is(err, syscall.EINVAL) {
+		err = nil // the file system does not sync directories
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// mkdirAllSync creates dir and its missing parents, each made durable in
+// its parent.
+func mkdirAllSync(dir string) error {
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("%s is not a directory", dir)
+		}
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllSync(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+// truncateSync cuts path to size and makes the cut durable.
+func truncateSync(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // hoursIn returns the hours with data in [from, to] (unix hours), ascending.
@@ -316,7 +374,9 @@ func (d *disk) compactHour(h int64) error {
 		os.Remove(tmp)
 		return fmt.Errorf("rename %s: %w", tmp, err)
 	}
-	syncDir(d.dir)
+	if err := syncDir(d.dir); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	d.hours[h] = &hourInfo{frames: 1, size: int64(len(buf))}
 	d.updateSize()
@@ -365,6 +425,11 @@ func (d *disk) deleteBefore(t time.Time) error {
 		delete(d.hours, h)
 		d.updateSize()
 		d.mu.Unlock()
+	}
+	if d.dir != "" && len(old) > 0 {
+		if err := syncDir(d.dir); err != nil {
+			errs = append(errs, fmt.Errorf("delete span metrics hours: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
