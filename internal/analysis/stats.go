@@ -3,7 +3,6 @@ package analysis
 import (
 	"math"
 	"slices"
-	"time"
 
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -82,8 +81,6 @@ func twoProportionZ(a, n1, b, n2 int) (z, p float64) {
 	z = (p1 - p2) / se
 	return z, math.Erfc(math.Abs(z) / math.Sqrt2)
 }
-
-func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // attr returns the value of the attribute key among attrs.
 func attr(attrs []span.Attr, key string) (span.Value, bool) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/span"
 )
 
@@ -29,34 +30,35 @@ import (
 // (byte p of every int's zigzag encoding for p = 0..7): fixed-width planes
 // let zstd entropy-code numbers it would store raw as varints.
 type secDec struct {
-	hdr, val decbuf
+	hdr, val encoding.Decbuf
 	ints     []uint64 // decoded int planes
 	i        int
 	left     int
 }
 
 func newSecDec(b []byte) (secDec, error) {
-	d := decbuf{b: b}
-	m := d.count(1)
-	h := d.limit(uint64(d.len()))
-	hdr := decbuf{b: d.bytes(int(h))}
-	if d.err != nil {
-		return secDec{}, d.err
+	d := encoding.NewDecbuf(b)
+	m := d.Count(1)
+	h := d.Limit(uint64(d.Len()))
+	hb := d.Bytes(int(h))
+	hdr := encoding.NewDecbuf(hb)
+	if d.Err() != nil {
+		return secDec{}, d.Err()
 	}
 	ints := 0
-	for k := 0; k < m && hdr.err == nil; k++ {
-		if h := hdr.uvarint(); span.ValueType(h&7) == span.TypeInt {
+	for k := 0; k < m && hdr.Err() == nil; k++ {
+		if h := hdr.Uvarint(); span.ValueType(h&7) == span.TypeInt {
 			ints++
 		}
 	}
-	if hdr.err != nil || hdr.len() != 0 {
+	if hdr.Err() != nil || hdr.Len() != 0 {
 		return secDec{}, errors.New("malformed attribute headers")
 	}
-	if ints > d.len()/8 {
-		return secDec{}, errShort
+	if ints > d.Len()/8 {
+		return secDec{}, encoding.ErrShort
 	}
-	rest := d.rest()
-	s := secDec{hdr: decbuf{b: hdr.b}, val: decbuf{b: rest[:len(rest)-8*ints]}, left: m}
+	rest := d.Rest()
+	s := secDec{hdr: encoding.NewDecbuf(hb), val: encoding.NewDecbuf(rest[:len(rest)-8*ints]), left: m}
 	if ints > 0 {
 		s.ints = make([]uint64, ints)
 		unplane64(s.ints, rest[len(rest)-8*ints:])
@@ -71,25 +73,25 @@ func (s *secDec) next(kt uint32, a *attrList, nstrs uint32) (h uint64, okt, v ui
 		return 0, 0, 0, errors.New("attribute section too short")
 	}
 	s.left--
-	h = s.hdr.uvarint()
+	h = s.hdr.Uvarint()
 	kt = kt&^ktTypeMask | uint32(h&7)
 	if span.ValueType(h&7) == span.TypeInt {
 		u := s.ints[s.i]
 		s.i++
-		num := uint64(unzigzag(u))
+		num := uint64(encoding.Unzigzag(u))
 		if num <= 1<<32-1 {
-			return h, kt, uint32(num), s.hdr.err
+			return h, kt, uint32(num), s.hdr.Err()
 		}
-		return h, kt | ktBig, a.addNum(num), s.hdr.err
+		return h, kt | ktBig, a.addNum(num), s.hdr.Err()
 	}
 	okt, v = decodeAttrValue(&s.val, kt, a, nstrs)
-	if s.val.err != nil {
-		return 0, 0, 0, s.val.err
+	if s.val.Err() != nil {
+		return 0, 0, 0, s.val.Err()
 	}
-	return h, okt, v, s.hdr.err
+	return h, okt, v, s.hdr.Err()
 }
 
-func (s *secDec) done() bool { return s.left == 0 && s.val.len() == 0 }
+func (s *secDec) done() bool { return s.left == 0 && s.val.Len() == 0 }
 
 // attrSection is one section of an attrs column in the directory.
 type attrSection struct {
@@ -100,25 +102,25 @@ type attrSection struct {
 
 // attrDir parses the directory of an attrs column.
 func (r *Reader) attrDir(raw []byte) (order attrSection, keys []attrSection, err error) {
-	d := decbuf{b: raw}
-	k := d.count(3)
-	order.size = int(d.limit(uint64(len(raw))))
-	order.raw = d.limit(maxPageRaw)
+	d := encoding.NewDecbuf(raw)
+	k := d.Count(3)
+	order.size = int(d.Limit(uint64(len(raw))))
+	order.raw = d.Limit(maxPageRaw)
 	nkeys := uint64(r.tab.keys.count())
 	keys = make([]attrSection, 0, k)
-	for i := 0; i < k && d.err == nil; i++ {
-		s := attrSection{key: uint32(d.limit(nkeys - 1))}
-		s.size = int(d.limit(uint64(len(raw))))
-		s.raw = d.limit(maxPageRaw)
+	for i := 0; i < k && d.Err() == nil; i++ {
+		s := attrSection{key: uint32(d.Limit(nkeys - 1))}
+		s.size = int(d.Limit(uint64(len(raw))))
+		s.raw = d.Limit(maxPageRaw)
 		if i > 0 && s.key <= keys[i-1].key {
-			d.fail(errors.New("attribute sections out of order"))
+			d.Fail(errors.New("attribute sections out of order"))
 		}
 		keys = append(keys, s)
 	}
-	if d.err != nil {
-		return order, nil, fmt.Errorf("at byte %d: %w", d.off, d.err)
+	if d.Err() != nil {
+		return order, nil, d.Err()
 	}
-	off := d.off
+	off := d.Offset()
 	order.off = off
 	off += order.size
 	for i := range keys {
@@ -157,35 +159,35 @@ func (r *Reader) decodeAttrCol(raw []byte, g *groupInfo, a *attrList, bufs *[][]
 	if err != nil {
 		return err
 	}
-	d := decbuf{b: ob}
+	d := encoding.NewDecbuf(ob)
 	a.off = resize(a.off, n+1)
 	a.nums = a.nums[:0]
 	total := uint64(0)
-	for i := 0; i < n && d.err == nil; i++ {
-		total += d.limit(uint64(d.len()))
+	for i := 0; i < n && d.Err() == nil; i++ {
+		total += d.Limit(uint64(d.Len()))
 		if total > uint64(len(ob)) {
-			d.fail(errRange)
+			d.Fail(encoding.ErrRange)
 		}
 		a.off[i+1] = uint32(total)
 	}
-	if d.err != nil {
-		return fmt.Errorf("attribute order at byte %d: %w", d.off, d.err)
+	if d.Err() != nil {
+		return fmt.Errorf("attribute order: %w", d.Err())
 	}
 	a.kt = slices.Grow(a.kt[:0], int(total))
 	a.val = slices.Grow(a.val[:0], int(total))
 	nkeys := uint64(r.tab.keys.count())
-	for j := uint64(0); j < total && d.err == nil; j++ {
-		kt := d.uvarint()
+	for j := uint64(0); j < total && d.Err() == nil; j++ {
+		kt := d.Uvarint()
 		if kt>>3 >= nkeys {
-			d.fail(errors.New("attribute key id out of range"))
+			d.Fail(errors.New("attribute key id out of range"))
 		}
 		a.kt = append(a.kt, uint32(kt>>3)<<ktKeyShift|uint32(kt&7))
 	}
-	if d.err == nil && d.len() != 0 {
-		d.fail(errTrailing)
+	if d.Err() == nil && d.Len() != 0 {
+		d.Fail(errTrailing)
 	}
-	if d.err != nil {
-		return fmt.Errorf("attribute order at byte %d: %w", d.off, d.err)
+	if d.Err() != nil {
+		return fmt.Errorf("attribute order: %w", d.Err())
 	}
 	// one decoder per key section, consumed in row order
 	secs := make([]secDec, len(keys))
@@ -326,7 +328,7 @@ func (c *attrColWriter) entry(key uint32, row int, typ uint32) int {
 			c.bufs, c.hdrs, c.ints = append(c.bufs, nil), append(c.hdrs, nil), append(c.ints, nil)
 		}
 	}
-	c.hdrs[x] = appendUvarint(c.hdrs[x], uint64(row-c.last[x])<<3|uint64(typ))
+	c.hdrs[x] = encoding.AppendUvarint(c.hdrs[x], uint64(row-c.last[x])<<3|uint64(typ))
 	c.cnt[x]++
 	c.last[x] = row
 	return x
@@ -334,8 +336,8 @@ func (c *attrColWriter) entry(key uint32, row int, typ uint32) int {
 
 // section returns the raw bytes of section x.
 func (c *attrColWriter) section(x int) []byte {
-	s := appendUvarint(c.sec[:0], uint64(c.cnt[x]))
-	s = appendUvarint(s, uint64(len(c.hdrs[x])))
+	s := encoding.AppendUvarint(c.sec[:0], uint64(c.cnt[x]))
+	s = encoding.AppendUvarint(s, uint64(len(c.hdrs[x])))
 	s = append(s, c.hdrs[x]...)
 	s = append(s, c.bufs[x]...)
 	ints := c.ints[x]
@@ -367,13 +369,13 @@ func (c *attrColWriter) finish(dst []byte, pageBuf *[]byte) []byte {
 		ends = append(ends, len(pb))
 	}
 	*pageBuf = pb
-	dst = appendUvarint(dst, uint64(len(c.keys)))
-	dst = appendUvarint(dst, uint64(ends[0]))
-	dst = appendUvarint(dst, uint64(len(c.order)))
+	dst = encoding.AppendUvarint(dst, uint64(len(c.keys)))
+	dst = encoding.AppendUvarint(dst, uint64(ends[0]))
+	dst = encoding.AppendUvarint(dst, uint64(len(c.order)))
 	for i, x := range c.sort {
-		dst = appendUvarint(dst, uint64(c.keys[x]))
-		dst = appendUvarint(dst, uint64(ends[i+1]-ends[i]))
-		dst = appendUvarint(dst, uint64(raws[i]))
+		dst = encoding.AppendUvarint(dst, uint64(c.keys[x]))
+		dst = encoding.AppendUvarint(dst, uint64(ends[i+1]-ends[i]))
+		dst = encoding.AppendUvarint(dst, uint64(raws[i]))
 	}
 	return append(dst, pb...)
 }

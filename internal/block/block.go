@@ -10,8 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/clew-dev/clew/internal/span"
 )
 
 // FormatVersion is the version of the block format written by this package.
@@ -61,14 +59,6 @@ type Meta struct {
 	Sources []string `json:"sources,omitempty"`
 }
 
-// Hit is one trace that matched a search. Start is the minimum span start and
-// End the maximum span end over all spans of the trace held by the source
-// that reported it.
-type Hit struct {
-	TraceID    span.TraceID
-	Start, End uint64
-}
-
 // ErrUnknownVersion is wrapped by errors for blocks written in a format
 // version this package does not read.
 var ErrUnknownVersion = errors.New("unknown block format version")
@@ -86,10 +76,6 @@ func (e *CorruptionError) Error() string {
 }
 
 func (e *CorruptionError) Unwrap() error { return e.Err }
-
-func corrupt(object string, off int64, format string, args ...any) error {
-	return &CorruptionError{Object: object, Offset: off, Err: fmt.Errorf(format, args...)}
-}
 
 func marshalMeta(m *Meta) ([]byte, error) {
 	return json.MarshalIndent(m, "", "  ")

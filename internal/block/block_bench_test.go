@@ -10,6 +10,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // loadBatches returns the benchmark load as batches of 100 traces.
@@ -145,7 +146,7 @@ func benchSearch(b *testing.B, x querier, spans int, q *search.Query) {
 	b.ReportAllocs()
 	for b.Loop() {
 		hits = 0
-		if err := x.Search(ctx, q, func(Hit) bool { hits++; return true }); err != nil {
+		if err := x.Search(ctx, q, func(storage.Hit) bool { hits++; return true }); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,8 +11,10 @@ import (
 
 	"github.com/thanos-io/objstore"
 
+	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // smallBlock writes a small random block into a memory bucket and returns
@@ -56,10 +58,10 @@ func exercise(data, index, meta []byte) {
 	q := &search.Query{Conds: []search.Cond{{Key: "k1", Op: search.OpExists}}}
 	_ = q.Compile()
 	var ids []span.TraceID
-	_ = r.Search(ctx, q, func(h Hit) bool { ids = append(ids, h.TraceID); return true })
+	_ = r.Search(ctx, q, func(h storage.Hit) bool { ids = append(ids, h.TraceID); return true })
 	q2 := &search.Query{MinDuration: 1}
 	_ = q2.Compile()
-	_ = r.Search(ctx, q2, func(h Hit) bool { ids = append(ids, h.TraceID); return true })
+	_ = r.Search(ctx, q2, func(h storage.Hit) bool { ids = append(ids, h.TraceID); return true })
 	for _, id := range ids {
 		var b span.Batch
 		_, _ = r.FindTrace(ctx, id, &b)
@@ -108,17 +110,17 @@ func FuzzReadPage(f *testing.F) {
 		w := &blockWriter{tab: r.tab, groups: r.groups, tpages: r.tpages, vpages: r.vpages, namePost: r.namePost, originPost: r.originPost, spans: r.spans, traces: r.traces}
 		for i := range w.vpages {
 			ref := &w.vpages[i].ref
-			ref.crc = crc32c(data[ref.off : ref.off+int64(ref.size)])
+			ref.crc = encoding.CRC32C(data[ref.off : ref.off+int64(ref.size)])
 		}
 		for i := range w.groups {
 			for c := range w.groups[i].cols {
 				ref := &w.groups[i].cols[c]
-				ref.crc = crc32c(data[ref.off : ref.off+int64(ref.size)])
+				ref.crc = encoding.CRC32C(data[ref.off : ref.off+int64(ref.size)])
 			}
 		}
 		for i := range w.tpages {
 			ref := &w.tpages[i].ref
-			ref.crc = crc32c(data[ref.off : ref.off+int64(ref.size)])
+			ref.crc = encoding.CRC32C(data[ref.off : ref.off+int64(ref.size)])
 		}
 		idx := w.encodeIndex(int64(len(data)), r.bloom)
 		exercise(data, idx, objs[MetaName])
@@ -132,14 +134,14 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add(uint64(7), []byte{0, 1, 2, 0xff})
 	f.Fuzz(func(t *testing.T, seed uint64, raw []byte) {
 		// value codec on arbitrary bytes: must not panic
-		d := decbuf{b: raw}
+		d := encoding.NewDecbuf(raw)
 		v := decodeValue(&d, 0)
-		if d.err == nil {
+		if d.Err() == nil {
 			enc := appendValue(nil, v)
-			d2 := decbuf{b: enc}
+			d2 := encoding.NewDecbuf(enc)
 			v2 := decodeValue(&d2, 0)
-			if d2.err != nil || !reflect.DeepEqual(v, v2) {
-				t.Fatalf("value round trip: %v vs %v (%v)", v, v2, d2.err)
+			if d2.Err() != nil || !reflect.DeepEqual(v, v2) {
+				t.Fatalf("value round trip: %v vs %v (%v)", v, v2, d2.Err())
 			}
 		}
 		// random values through Builder -> block -> FindTrace

@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/span"
 )
 
@@ -420,33 +421,33 @@ func (b *Builder) internScope(s *span.Scope) uint32 {
 
 func appendResource(dst []byte, r *span.Resource) []byte {
 	dst = appendAttrs(dst, r.Attrs)
-	dst = appendUvarint(dst, uint64(r.DroppedAttrs))
-	return appendString(dst, r.SchemaURL)
+	dst = encoding.AppendUvarint(dst, uint64(r.DroppedAttrs))
+	return encoding.AppendString(dst, r.SchemaURL)
 }
 
 func appendScope(dst []byte, s *span.Scope) []byte {
-	dst = appendString(dst, s.Name)
-	dst = appendString(dst, s.Version)
+	dst = encoding.AppendString(dst, s.Name)
+	dst = encoding.AppendString(dst, s.Version)
 	dst = appendAttrs(dst, s.Attrs)
-	dst = appendUvarint(dst, uint64(s.DroppedAttrs))
-	return appendString(dst, s.SchemaURL)
+	dst = encoding.AppendUvarint(dst, uint64(s.DroppedAttrs))
+	return encoding.AppendString(dst, s.SchemaURL)
 }
 
-func decodeResource(d *decbuf) span.Resource {
+func decodeResource(d *encoding.Decbuf) span.Resource {
 	var r span.Resource
 	r.Attrs = decodeAttrs(d, 0)
-	r.DroppedAttrs = d.uvarint32()
-	r.SchemaURL = d.str()
+	r.DroppedAttrs = d.Uvarint32()
+	r.SchemaURL = d.UvarintString()
 	return r
 }
 
-func decodeScope(d *decbuf) span.Scope {
+func decodeScope(d *encoding.Decbuf) span.Scope {
 	var s span.Scope
-	s.Name = d.str()
-	s.Version = d.str()
+	s.Name = d.UvarintString()
+	s.Version = d.UvarintString()
 	s.Attrs = decodeAttrs(d, 0)
-	s.DroppedAttrs = d.uvarint32()
-	s.SchemaURL = d.str()
+	s.DroppedAttrs = d.Uvarint32()
+	s.SchemaURL = d.UvarintString()
 	return s
 }
 
@@ -455,14 +456,14 @@ func decodeScope(d *decbuf) span.Scope {
 func cloneResourceStrings(r *span.Resource) *span.Resource {
 	// Round-tripping through the codec copies every string.
 	buf := appendResource(nil, r)
-	d := decbuf{b: buf}
+	d := encoding.NewDecbuf(buf)
 	out := decodeResource(&d)
 	return &out
 }
 
 func cloneScopeStrings(s *span.Scope) *span.Scope {
 	buf := appendScope(nil, s)
-	d := decbuf{b: buf}
+	d := encoding.NewDecbuf(buf)
 	out := decodeScope(&d)
 	return &out
 }

@@ -9,12 +9,13 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // Search calls fn once per trace that has a span matching q (q must be
 // compiled), until fn returns false. Hits carry the trace's time range over
 // all of its spans in b.
-func (b *Builder) Search(ctx context.Context, q *search.Query, fn func(Hit) bool) error {
+func (b *Builder) Search(ctx context.Context, q *search.Query, fn func(storage.Hit) bool) error {
 	if b.n == 0 || !timeOverlaps(q, b.minT, b.maxT) {
 		return nil
 	}
@@ -31,7 +32,7 @@ func (b *Builder) Search(ctx context.Context, q *search.Query, fn func(Hit) bool
 		p.setRows(c)
 		more, err := p.scan(ctx, c, 0, c.n, seen, func(r int) bool {
 			t := b.traces.ptr(int(c.trace[r]))
-			return fn(Hit{TraceID: t.id, Start: t.min, End: t.max})
+			return fn(storage.Hit{TraceID: t.id, Start: t.min, End: t.max})
 		})
 		if err != nil || !more {
 			return err
@@ -41,18 +42,18 @@ func (b *Builder) Search(ctx context.Context, q *search.Query, fn func(Hit) bool
 }
 
 // MatchTrace reports whether trace id has a span in b that matches q (q
-// must be compiled) and returns the trace's Hit, as Search would report it.
-func (b *Builder) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (Hit, bool, error) {
+// must be compiled) and returns the trace's storage.Hit, as Search would report it.
+func (b *Builder) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (storage.Hit, bool, error) {
 	if b.n == 0 || !timeOverlaps(q, b.minT, b.maxT) {
-		return Hit{}, false, nil
+		return storage.Hit{}, false, nil
 	}
 	t, ok := b.traceHT.find(&b.traces, id)
 	if !ok {
-		return Hit{}, false, nil
+		return storage.Hit{}, false, nil
 	}
 	p, ok := newPlan(q, &b.tab)
 	if !ok {
-		return Hit{}, false, nil
+		return storage.Hit{}, false, nil
 	}
 	p.prepare(b.segs[0])
 	ti := b.traces.ptr(int(t))
@@ -61,14 +62,14 @@ func (b *Builder) MatchTrace(ctx context.Context, q *search.Query, id span.Trace
 		c, i := b.seg(r)
 		p.setRows(c)
 		if _, err := p.scan(ctx, c, i, i+1, nil, func(int) bool { found = true; return false }); err != nil {
-			return Hit{}, false, err
+			return storage.Hit{}, false, err
 		}
 		r = c.next[i]
 	}
 	if !found {
-		return Hit{}, false, nil
+		return storage.Hit{}, false, nil
 	}
-	return Hit{TraceID: ti.id, Start: ti.min, End: ti.max}, true, nil
+	return storage.Hit{TraceID: ti.id, Start: ti.min, End: ti.max}, true, nil
 }
 
 func timeOverlaps(q *search.Query, minT, maxT uint64) bool {

@@ -38,10 +38,10 @@ func (m *idMap) set(id int, gen, v uint32) {
 
 // compactSrc holds one input's remaps into the compaction Builder.
 type compactSrc struct {
-	names, keys, origins, misc idMap
-	strs                       idMap
-	strsOf                     *chunk // chunk whose page strings strs maps
-	strGen                     uint32
+	names, keys, origins idMap
+	strs                 idMap
+	strsOf               *chunk // chunk whose page strings strs maps
+	strGen               uint32
 }
 
 // addTrace returns the number of trace id, adding it when new.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // TestConcurrentQueries runs searches and trace lookups on a Builder while
@@ -29,7 +30,7 @@ func TestConcurrentQueries(t *testing.T) {
 		}
 		for i := 0; i < 20; i++ {
 			var ids []span.TraceID
-			if err := x.Search(ctx, q, func(h Hit) bool { ids = append(ids, h.TraceID); return true }); err != nil {
+			if err := x.Search(ctx, q, func(h storage.Hit) bool { ids = append(ids, h.TraceID); return true }); err != nil {
 				t.Error(err)
 				return
 			}
@@ -70,7 +71,7 @@ func TestContextCanceled(t *testing.T) {
 	cancel()
 	q := &search.Query{MinDuration: 1}
 	_ = q.Compile()
-	if err := b.Search(ctx, q, func(Hit) bool { return true }); err == nil {
+	if err := b.Search(ctx, q, func(storage.Hit) bool { return true }); err == nil {
 		t.Fatal("Builder.Search: want context error")
 	}
 	bkt := newBucket(t)
@@ -81,7 +82,7 @@ func TestContextCanceled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Search(ctx, q, func(Hit) bool { return true }); err == nil {
+	if err := r.Search(ctx, q, func(storage.Hit) bool { return true }); err == nil {
 		t.Fatal("Reader.Search: want context error")
 	}
 }

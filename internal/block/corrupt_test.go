@@ -12,6 +12,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // TestCorruption damages block objects and checks for clear errors.
@@ -61,7 +62,7 @@ func openAndRead(ctx context.Context, bkt objstore.Bucket) error {
 	q := &search.Query{}
 	_ = q.Compile()
 	var ids []span.TraceID
-	if err := r.Search(ctx, q, func(h Hit) bool { ids = append(ids, h.TraceID); return true }); err != nil {
+	if err := r.Search(ctx, q, func(h storage.Hit) bool { ids = append(ids, h.TraceID); return true }); err != nil {
 		return err
 	}
 	for _, id := range ids {

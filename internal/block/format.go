@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -139,9 +140,9 @@ var errCRC = errors.New("checksum mismatch")
 // decodePage checks and decodes one stored page.
 func decodePage(stored []byte, ref pageRef, dst []byte) ([]byte, error) {
 	if uint32(len(stored)) != ref.size || len(stored) < 1 {
-		return nil, errShort
+		return nil, encoding.ErrShort
 	}
-	if crc32c(stored) != ref.crc {
+	if encoding.CRC32C(stored) != ref.crc {
 		return nil, errCRC
 	}
 	return decodePayload(stored, ref.raw, dst)
@@ -151,7 +152,7 @@ func decodePage(stored []byte, ref pageRef, dst []byte) ([]byte, error) {
 // decoded length must be raw.
 func decodePayload(stored []byte, raw uint32, dst []byte) ([]byte, error) {
 	if len(stored) < 1 {
-		return nil, errShort
+		return nil, encoding.ErrShort
 	}
 	ref := pageRef{raw: raw}
 	switch stored[0] {

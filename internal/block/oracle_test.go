@@ -15,12 +15,13 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // querier is the query surface Builder and Reader share.
 type querier interface {
-	Search(ctx context.Context, q *search.Query, fn func(Hit) bool) error
-	MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (Hit, bool, error)
+	Search(ctx context.Context, q *search.Query, fn func(storage.Hit) bool) error
+	MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (storage.Hit, bool, error)
 	FindTrace(ctx context.Context, id span.TraceID, dst *span.Batch) (bool, error)
 	Services(ctx context.Context) ([]string, error)
 	SpanNames(ctx context.Context, service string) ([]string, error)
@@ -44,19 +45,19 @@ func newBucket(t testing.TB) objstore.Bucket {
 // oracle holds the input spans, the reference for every query.
 type oracle struct {
 	spans   []span.Span
-	all     map[span.TraceID]Hit
+	all     map[span.TraceID]storage.Hit
 	byTrace map[span.TraceID][]int
 }
 
 func (o *oracle) add(b *span.Batch) {
 	if o.all == nil {
-		o.all = map[span.TraceID]Hit{}
+		o.all = map[span.TraceID]storage.Hit{}
 		o.byTrace = map[span.TraceID][]int{}
 	}
 	for _, s := range b.Spans {
 		h, ok := o.all[s.TraceID]
 		if !ok {
-			h = Hit{TraceID: s.TraceID, Start: s.StartUnixNano, End: s.EndUnixNano}
+			h = storage.Hit{TraceID: s.TraceID, Start: s.StartUnixNano, End: s.EndUnixNano}
 		}
 		h.Start = min(h.Start, s.StartUnixNano)
 		h.End = max(h.End, s.EndUnixNano)
@@ -66,9 +67,9 @@ func (o *oracle) add(b *span.Batch) {
 	}
 }
 
-func (o *oracle) search(q *search.Query) map[span.TraceID]Hit {
+func (o *oracle) search(q *search.Query) map[span.TraceID]storage.Hit {
 	all := o.all
-	out := map[span.TraceID]Hit{}
+	out := map[span.TraceID]storage.Hit{}
 	for i := range o.spans {
 		if q.MatchSpan(&o.spans[i]) {
 			out[o.spans[i].TraceID] = all[o.spans[i].TraceID]
@@ -150,10 +151,10 @@ func randQuery(r *rand.Rand) *search.Query {
 	return q
 }
 
-func collectHits(t *testing.T, x querier, q *search.Query) map[span.TraceID]Hit {
+func collectHits(t *testing.T, x querier, q *search.Query) map[span.TraceID]storage.Hit {
 	t.Helper()
-	got := map[span.TraceID]Hit{}
-	err := x.Search(context.Background(), q, func(h Hit) bool {
+	got := map[span.TraceID]storage.Hit{}
+	err := x.Search(context.Background(), q, func(h storage.Hit) bool {
 		if _, dup := got[h.TraceID]; dup {
 			t.Errorf("trace %s reported twice", h.TraceID)
 		}

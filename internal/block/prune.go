@@ -11,6 +11,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -34,13 +35,13 @@ type postings struct {
 // appendPosting encodes a sorted, duplicate-free group list: uvarint count,
 // the first group id, then the gaps to each next id (≥ 1).
 func appendPosting(dst []byte, groups []uint32) []byte {
-	dst = appendUvarint(dst, uint64(len(groups)))
+	dst = encoding.AppendUvarint(dst, uint64(len(groups)))
 	prev := uint32(0)
 	for i, g := range groups {
 		if i == 0 {
-			dst = appendUvarint(dst, uint64(g))
+			dst = encoding.AppendUvarint(dst, uint64(g))
 		} else {
-			dst = appendUvarint(dst, uint64(g-prev))
+			dst = encoding.AppendUvarint(dst, uint64(g-prev))
 		}
 		prev = g
 	}
@@ -49,23 +50,23 @@ func appendPosting(dst []byte, groups []uint32) []byte {
 
 // decodePosting reads one posting list, checks it against ngroups and, when
 // set is not nil, ORs its groups into the bitset.
-func decodePosting(d *decbuf, ngroups int, set []uint64) {
-	n := d.count(1)
-	if d.err == nil && n == 0 {
-		d.fail(errors.New("empty posting list"))
+func decodePosting(d *encoding.Decbuf, ngroups int, set []uint64) {
+	n := d.Count(1)
+	if d.Err() == nil && n == 0 {
+		d.Fail(errors.New("empty posting list"))
 	}
 	g := uint64(0)
-	for i := 0; i < n && d.err == nil; i++ {
-		v := d.uvarint()
+	for i := 0; i < n && d.Err() == nil; i++ {
+		v := d.Uvarint()
 		if i > 0 {
 			if v == 0 {
-				d.fail(errors.New("posting list out of order"))
+				d.Fail(errors.New("posting list out of order"))
 				return
 			}
 			v += g
 		}
 		if v >= uint64(ngroups) {
-			d.fail(errors.New("posting group out of range"))
+			d.Fail(errors.New("posting group out of range"))
 			return
 		}
 		g = v
@@ -95,41 +96,41 @@ func buildPostings(pairs []uint64, n int) postings {
 }
 
 func appendPostings(b []byte, p *postings) []byte {
-	b = appendUvarint(b, uint64(len(p.off)-1))
+	b = encoding.AppendUvarint(b, uint64(len(p.off)-1))
 	for i := 0; i+1 < len(p.off); i++ {
-		b = appendUvarint(b, uint64(p.off[i+1]-p.off[i]))
+		b = encoding.AppendUvarint(b, uint64(p.off[i+1]-p.off[i]))
 	}
 	return append(b, p.data...)
 }
 
 // decodePostings reads n posting entries (an entry may be empty) and
 // validates every list.
-func decodePostings(d *decbuf, n, ngroups int) postings {
-	if k := d.count(1); d.err == nil && k != n {
-		d.fail(fmt.Errorf("%d posting entries, want %d", k, n))
+func decodePostings(d *encoding.Decbuf, n, ngroups int) postings {
+	if k := d.Count(1); d.Err() == nil && k != n {
+		d.Fail(fmt.Errorf("%d posting entries, want %d", k, n))
 		return postings{}
 	}
 	p := postings{off: make([]uint32, 1, n+1)}
 	total := uint64(0)
-	for i := 0; i < n && d.err == nil; i++ {
-		total += d.limit(uint64(d.len()))
+	for i := 0; i < n && d.Err() == nil; i++ {
+		total += d.Limit(uint64(d.Len()))
 		p.off = append(p.off, uint32(total))
 	}
-	if d.err == nil && total > uint64(d.len()) {
-		d.fail(errShort)
+	if d.Err() == nil && total > uint64(d.Len()) {
+		d.Fail(encoding.ErrShort)
 	}
-	p.data = d.bytes(int(total))
-	for i := 0; i < n && d.err == nil; i++ {
+	p.data = d.Bytes(int(total))
+	for i := 0; i < n && d.Err() == nil; i++ {
 		if p.off[i] == p.off[i+1] {
 			continue
 		}
-		e := decbuf{b: p.data[p.off[i]:p.off[i+1]]}
+		e := encoding.NewDecbuf(p.data[p.off[i]:p.off[i+1]])
 		decodePosting(&e, ngroups, nil)
-		if e.err == nil && e.len() != 0 {
-			e.fail(errTrailing)
+		if e.Err() == nil && e.Len() != 0 {
+			e.Fail(errTrailing)
 		}
-		if e.err != nil {
-			d.fail(fmt.Errorf("posting entry %d: %w", i, e.err))
+		if e.Err() != nil {
+			d.Fail(fmt.Errorf("posting entry %d: %w", i, e.Err()))
 		}
 	}
 	return p
@@ -140,8 +141,8 @@ func (p *postings) or(id int, set []uint64, ngroups int) {
 	if id+1 >= len(p.off) {
 		return
 	}
-	d := decbuf{b: p.data[p.off[id]:p.off[id+1]]}
-	if d.len() > 0 {
+	d := encoding.NewDecbuf(p.data[p.off[id]:p.off[id+1]])
+	if d.Len() > 0 {
 		decodePosting(&d, ngroups, set)
 	}
 }
@@ -149,7 +150,7 @@ func (p *postings) or(id int, set []uint64, ngroups int) {
 // valueHash is the 32-bit hash of an attribute key and string value under
 // which the value index files the pair.
 func valueHash(buf []byte, key, val string) (uint32, []byte) {
-	buf = appendString(buf[:0], key)
+	buf = encoding.AppendString(buf[:0], key)
 	buf = append(buf, val...)
 	return uint32(xxhash.Sum64(buf)), buf
 }
@@ -209,7 +210,7 @@ func (w *blockWriter) writeValuePages() error {
 		if n == 0 {
 			first, prev = h, h
 		}
-		page = appendUvarint(page, uint64(h-prev))
+		page = encoding.AppendUvarint(page, uint64(h-prev))
 		page = appendPosting(page, groups)
 		prev = h
 		n++
@@ -259,25 +260,25 @@ func (r *Reader) valuePage(ctx context.Context, i int) (*valuePage, error) {
 		return nil, err
 	}
 	vp := &valuePage{hashes: make([]uint32, 0, vi.n), off: make([]uint32, 0, vi.n+1), data: raw}
-	d := decbuf{b: raw}
+	d := encoding.NewDecbuf(raw)
 	h := vi.firstHash
-	for j := 0; j < vi.n && d.err == nil; j++ {
-		delta := d.uvarint()
+	for j := 0; j < vi.n && d.Err() == nil; j++ {
+		delta := d.Uvarint()
 		if (j == 0 && delta != 0) || (j > 0 && delta == 0) || uint64(h)+delta > 1<<32-1 {
-			d.fail(errors.New("value hashes out of order"))
+			d.Fail(errors.New("value hashes out of order"))
 			break
 		}
 		h += uint32(delta)
 		vp.hashes = append(vp.hashes, h)
-		vp.off = append(vp.off, uint32(d.off))
+		vp.off = append(vp.off, uint32(d.Offset()))
 		decodePosting(&d, len(r.groups), nil)
 	}
-	vp.off = append(vp.off, uint32(d.off))
-	if d.err == nil && d.len() != 0 {
-		d.fail(errTrailing)
+	vp.off = append(vp.off, uint32(d.Offset()))
+	if d.Err() == nil && d.Len() != 0 {
+		d.Fail(errTrailing)
 	}
-	if d.err != nil {
-		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: vi.ref.off, Err: fmt.Errorf("%s at byte %d: %w", what, d.off, d.err)}
+	if d.Err() != nil {
+		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: vi.ref.off, Err: fmt.Errorf("%s: %w", what, d.Err())}
 	}
 	r.cache.put(key, vp, int64(len(raw)+8*vi.n+64))
 	return vp, nil
@@ -300,9 +301,9 @@ func (r *Reader) orValueGroups(ctx context.Context, key, val string, set []uint6
 	if !ok {
 		return nil
 	}
-	d := decbuf{b: vp.data[vp.off[j]:vp.off[j+1]]}
+	d := encoding.NewDecbuf(vp.data[vp.off[j]:vp.off[j+1]])
 	decodePosting(&d, len(r.groups), set)
-	return d.err
+	return d.Err()
 }
 
 // candidateGroups returns the bitset of the groups that may hold a match

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // countingBucket records the ranged reads of the data object.
@@ -93,8 +94,8 @@ func TestPruneNeedle(t *testing.T) {
 			t.Fatal(err)
 		}
 		cb.reset()
-		var hits []Hit
-		if err := r.Search(ctx, q, func(h Hit) bool { hits = append(hits, h); return true }); err != nil {
+		var hits []storage.Hit
+		if err := r.Search(ctx, q, func(h storage.Hit) bool { hits = append(hits, h); return true }); err != nil {
 			t.Fatal(err)
 		}
 		if len(hits) != 1 || hits[0].TraceID != needleTrace {
@@ -114,7 +115,7 @@ func TestPruneNeedle(t *testing.T) {
 	} {
 		_ = q.Compile()
 		cb.reset()
-		if err := r.Search(ctx, q, func(h Hit) bool { t.Errorf("unexpected hit %v", h); return true }); err != nil {
+		if err := r.Search(ctx, q, func(h storage.Hit) bool { t.Errorf("unexpected hit %v", h); return true }); err != nil {
 			t.Fatal(err)
 		}
 		if got := cb.groupsRead(r); len(got) != 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/thanos-io/objstore"
 
+	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/span"
 )
 
@@ -126,7 +127,7 @@ func (r *Reader) indexErr(off int, err error) error {
 func (r *Reader) decodeIndex(b []byte) error {
 	name := path.Join(r.dir, IndexName)
 	if len(b) < headerSize+4+2 {
-		return r.indexErr(0, errShort)
+		return r.indexErr(0, encoding.ErrShort)
 	}
 	if !bytes.Equal(b[:4], indexMagic[:]) {
 		return r.indexErr(0, errors.New("bad magic"))
@@ -135,19 +136,19 @@ func (r *Reader) decodeIndex(b []byte) error {
 		return fmt.Errorf("open %s: version %d: %w", name, b[4], ErrUnknownVersion)
 	}
 	body := b[:len(b)-4]
-	if crc32c(body) != uint32(le32(b[len(b)-4:])) {
+	if encoding.CRC32C(body) != uint32(le32(b[len(b)-4:])) {
 		return r.indexErr(len(b)-4, errCRC)
 	}
-	d := decbuf{b: body[headerSize:], off: headerSize}
-	raw := d.limit(maxPageRaw)
-	if d.err != nil {
-		return r.indexErr(d.off, d.err)
+	d := encoding.NewDecbufAt(body[headerSize:], headerSize)
+	raw := d.Limit(maxPageRaw)
+	if d.Err() != nil {
+		return r.indexErr(d.Offset(), d.Err())
 	}
-	stored := d.rest()
-	ref := pageRef{size: uint32(len(stored)), raw: uint32(raw), crc: crc32c(stored)}
+	stored := d.Rest()
+	ref := pageRef{size: uint32(len(stored)), raw: uint32(raw), crc: encoding.CRC32C(stored)}
 	plain, err := decodePage(stored, ref, nil)
 	if err != nil {
-		return r.indexErr(d.off, err)
+		return r.indexErr(d.Offset(), err)
 	}
 	if err := r.decodeIndexBody(plain); err != nil {
 		var ce *CorruptionError
@@ -163,12 +164,12 @@ func le32(b []byte) uint32 {
 	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }
 
-func decodeDict(d *decbuf) *strDict {
-	n := d.count(1)
+func decodeDict(d *encoding.Decbuf) *strDict {
+	n := d.Count(1)
 	sd := &strDict{offs: make([]uint32, 1, n+1)}
-	for i := 0; i < n && d.err == nil; i++ {
-		l := d.limit(uint64(d.len()))
-		sd.data = append(sd.data, d.bytes(int(l))...)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		l := d.Limit(uint64(d.Len()))
+		sd.data = append(sd.data, d.Bytes(int(l))...)
 		sd.offs = append(sd.offs, uint32(len(sd.data)))
 	}
 	return sd
@@ -187,19 +188,39 @@ func withTable(sd *strDict) *strDict {
 }
 
 func (r *Reader) decodeIndexBody(b []byte) error {
-	d := decbuf{b: b}
-	fail := func(what string) error {
-		if d.err != nil {
-			return fmt.Errorf("decode %s at byte %d: %w", what, d.off, d.err)
+	d := encoding.NewDecbuf(b)
+	r.dataSize = int64(d.Uvarint())
+	r.spans = int64(d.Limit(1 << 40))
+	r.traces = int64(d.Limit(uint64(r.spans)))
+	for _, step := range []func(*encoding.Decbuf) error{
+		r.decodeIndexTables, r.decodeGroupDir, r.decodeTraceDir, r.decodePostingsDir, r.decodeValueDir, r.decodeBloom,
+	} {
+		if err := step(&d); err != nil {
+			return err
 		}
-		return nil
 	}
-	r.dataSize = int64(d.uvarint())
-	r.spans = int64(d.limit(1 << 40))
-	r.traces = int64(d.limit(uint64(r.spans)))
-	names := decodeDict(&d)
-	keys := decodeDict(&d)
-	if err := fail("dictionaries"); err != nil {
+	if d.Len() != 0 {
+		return fmt.Errorf("%d trailing bytes", d.Len())
+	}
+	return nil
+}
+
+// decodeStepErr returns the decoder's error, if any, as the failure to
+// decode what.
+func decodeStepErr(d *encoding.Decbuf, what string) error {
+	if d.Err() != nil {
+		return fmt.Errorf("decode %s: %w", what, d.Err())
+	}
+	return nil
+}
+
+// decodeIndexTables decodes the index's dictionaries (span names,
+// attribute keys with their scopes and types) and its tables (resources,
+// scopes, origins, misc entries).
+func (r *Reader) decodeIndexTables(d *encoding.Decbuf) error {
+	names := decodeDict(d)
+	keys := decodeDict(d)
+	if err := decodeStepErr(d, "dictionaries"); err != nil {
 		return err
 	}
 	r.tab.names, r.tab.keys = names, keys
@@ -214,55 +235,61 @@ func (r *Reader) decodeIndexBody(b []byte) error {
 	}
 	r.tab.keyScopes = make([]uint8, 0, keys.count())
 	r.tab.keyTypes = make([]uint8, 0, keys.count())
-	for i := 0; i < keys.count() && d.err == nil; i++ {
-		r.tab.keyScopes = append(r.tab.keyScopes, d.byte1())
-		r.tab.keyTypes = append(r.tab.keyTypes, d.byte1())
+	for i := 0; i < keys.count() && d.Err() == nil; i++ {
+		r.tab.keyScopes = append(r.tab.keyScopes, d.Byte())
+		r.tab.keyTypes = append(r.tab.keyTypes, d.Byte())
 	}
-	n := d.count(3)
-	for i := 0; i < n && d.err == nil; i++ {
-		res := decodeResource(&d)
+	n := d.Count(3)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		res := decodeResource(d)
 		r.tab.resources = append(r.tab.resources, res)
 		r.tab.services = append(r.tab.services, res.ServiceName())
 	}
-	n = d.count(5)
-	for i := 0; i < n && d.err == nil; i++ {
-		r.tab.scopes = append(r.tab.scopes, decodeScope(&d))
+	n = d.Count(5)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		r.tab.scopes = append(r.tab.scopes, decodeScope(d))
 	}
-	n = d.count(2)
-	for i := 0; i < n && d.err == nil; i++ {
-		o := origin{d.uvarint32(), d.uvarint32()}
+	n = d.Count(2)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		o := origin{d.Uvarint32(), d.Uvarint32()}
 		if int(o.res) >= len(r.tab.resources) || int(o.scope) >= len(r.tab.scopes) {
-			d.fail(errRange)
+			d.Fail(encoding.ErrRange)
 		}
 		r.tab.origins = append(r.tab.origins, o)
 	}
-	n = d.count(6)
-	for i := 0; i < n && d.err == nil; i++ {
-		m := miscEntry{kind: span.Kind(d.limit(255)), status: span.StatusCode(d.limit(255)), flags: d.uvarint32(),
-			dAttrs: d.uvarint32(), dEvents: d.uvarint32(), dLinks: d.uvarint32()}
+	n = d.Count(6)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		m := miscEntry{kind: span.Kind(d.Limit(255)), status: span.StatusCode(d.Limit(255)), flags: d.Uvarint32(),
+			dAttrs: d.Uvarint32(), dEvents: d.Uvarint32(), dLinks: d.Uvarint32()}
 		r.tab.misc = append(r.tab.misc, m)
 	}
-	if err := fail("tables"); err != nil {
+	if err := decodeStepErr(d, "tables"); err != nil {
 		return err
 	}
-	n = d.count(8 + 3*numCols)
+	return nil
+}
+
+// decodeGroupDir decodes the row group directory and checks it covers
+// the header's spans in order.
+func (r *Reader) decodeGroupDir(d *encoding.Decbuf) error {
+	n := d.Count(8 + 3*numCols)
 	var row, lastTrace int64
 	var end int64 = headerSize
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && d.Err() == nil; i++ {
 		g := groupInfo{firstRow: row}
-		g.rows = int(d.limit(maxGroupRows * 16))
-		g.firstTrace = int64(d.uvarint())
-		g.minStart = d.uvarint()
-		g.maxStart = g.minStart + d.uvarint()
-		g.minDur = d.uvarint()
-		g.maxDur = g.minDur + d.uvarint()
-		g.nstrs = d.uvarint32()
-		off := int64(d.uvarint())
+		g.rows = int(d.Limit(maxGroupRows * 16))
+		g.firstTrace = int64(d.Uvarint())
+		g.minStart = d.Uvarint()
+		g.maxStart = g.minStart + d.Uvarint()
+		g.minDur = d.Uvarint()
+		g.maxDur = g.minDur + d.Uvarint()
+		g.nstrs = d.Uvarint32()
+		off := int64(d.Uvarint())
 		for c := range g.cols {
-			g.cols[c] = decodePageRef(&d, off)
+			g.cols[c] = decodePageRef(d, off)
 			off += int64(g.cols[c].size)
 		}
-		if d.err != nil {
+		if d.Err() != nil {
 			break
 		}
 		if g.rows == 0 || g.firstTrace < lastTrace || g.firstTrace >= r.traces || g.cols[0].off < end || off > r.dataSize || g.nstrs == 0 {
@@ -273,24 +300,30 @@ func (r *Reader) decodeIndexBody(b []byte) error {
 		row += int64(g.rows)
 		r.groups = append(r.groups, g)
 	}
-	if err := fail("group directory"); err != nil {
+	if err := decodeStepErr(d, "group directory"); err != nil {
 		return err
 	}
 	if row != r.spans {
 		return fmt.Errorf("group directory holds %d rows, header says %d", row, r.spans)
 	}
-	n = d.count(16 + 4)
+	return nil
+}
+
+// decodeTraceDir decodes the trace page directory and checks it covers
+// the header's traces in trace ID order.
+func (r *Reader) decodeTraceDir(d *encoding.Decbuf) error {
+	n := d.Count(16 + 4)
 	var ord int64
-	row = 0
-	for i := 0; i < n && d.err == nil; i++ {
+	var row int64
+	for i := 0; i < n && d.Err() == nil; i++ {
 		var tp tracePageInfo
-		copy(tp.firstID[:], d.bytes(16))
-		tp.n = int(d.limit(1 << 20))
-		tp.firstRow = int64(d.limit(uint64(r.spans)))
-		off := int64(d.uvarint())
-		tp.ref = decodePageRef(&d, off)
+		copy(tp.firstID[:], d.Bytes(16))
+		tp.n = int(d.Limit(1 << 20))
+		tp.firstRow = int64(d.Limit(uint64(r.spans)))
+		off := int64(d.Uvarint())
+		tp.ref = decodePageRef(d, off)
 		tp.firstOrd = ord
-		if d.err != nil {
+		if d.Err() != nil {
 			break
 		}
 		if tp.n == 0 || tp.firstRow < row || off < headerSize || off+int64(tp.ref.size) > r.dataSize {
@@ -303,23 +336,34 @@ func (r *Reader) decodeIndexBody(b []byte) error {
 		row = tp.firstRow
 		r.tpages = append(r.tpages, tp)
 	}
-	if err := fail("trace directory"); err != nil {
+	if err := decodeStepErr(d, "trace directory"); err != nil {
 		return err
 	}
 	if ord != r.traces {
 		return fmt.Errorf("trace directory holds %d traces, header says %d", ord, r.traces)
 	}
-	r.namePost = decodePostings(&d, r.tab.names.count(), len(r.groups))
-	r.originPost = decodePostings(&d, len(r.tab.origins), len(r.groups))
-	if err := fail("group postings"); err != nil {
+	return nil
+}
+
+// decodePostingsDir decodes the span name and origin postings (which
+// groups hold each).
+func (r *Reader) decodePostingsDir(d *encoding.Decbuf) error {
+	r.namePost = decodePostings(d, r.tab.names.count(), len(r.groups))
+	r.originPost = decodePostings(d, len(r.tab.origins), len(r.groups))
+	if err := decodeStepErr(d, "group postings"); err != nil {
 		return err
 	}
-	n = d.count(4 + 4)
-	for i := 0; i < n && d.err == nil; i++ {
-		vp := valuePageInfo{firstHash: d.uvarint32(), n: int(d.limit(valuesPerPage))}
-		off := int64(d.uvarint())
-		vp.ref = decodePageRef(&d, off)
-		if d.err != nil {
+	return nil
+}
+
+// decodeValueDir decodes the value index's page directory.
+func (r *Reader) decodeValueDir(d *encoding.Decbuf) error {
+	n := d.Count(4 + 4)
+	for i := 0; i < n && d.Err() == nil; i++ {
+		vp := valuePageInfo{firstHash: d.Uvarint32(), n: int(d.Limit(valuesPerPage))}
+		off := int64(d.Uvarint())
+		vp.ref = decodePageRef(d, off)
+		if d.Err() != nil {
 			break
 		}
 		if vp.n == 0 || off < headerSize || off+int64(vp.ref.size) > r.dataSize || (i > 0 && vp.firstHash <= r.vpages[i-1].firstHash) {
@@ -327,29 +371,31 @@ func (r *Reader) decodeIndexBody(b []byte) error {
 		}
 		r.vpages = append(r.vpages, vp)
 	}
-	if err := fail("value page directory"); err != nil {
+	if err := decodeStepErr(d, "value page directory"); err != nil {
 		return err
-	}
-	r.bloom.k = uint32(d.limit(32))
-	nw := d.count(8)
-	r.bloom.words = make([]uint64, nw)
-	for i := range r.bloom.words {
-		r.bloom.words[i] = d.u64()
-	}
-	if err := fail("bloom filter"); err != nil {
-		return err
-	}
-	if d.len() != 0 {
-		return fmt.Errorf("%d trailing bytes", d.len())
 	}
 	return nil
 }
 
-func decodePageRef(d *decbuf, off int64) pageRef {
+// decodeBloom decodes the trace ID bloom filter.
+func (r *Reader) decodeBloom(d *encoding.Decbuf) error {
+	r.bloom.k = uint32(d.Limit(32))
+	nw := d.Count(8)
+	r.bloom.words = make([]uint64, nw)
+	for i := range r.bloom.words {
+		r.bloom.words[i] = d.Uint64()
+	}
+	if err := decodeStepErr(d, "bloom filter"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func decodePageRef(d *encoding.Decbuf, off int64) pageRef {
 	ref := pageRef{off: off}
-	ref.size = uint32(d.limit(maxPageRaw + 1024))
-	ref.raw = uint32(d.limit(maxPageRaw))
-	ref.crc = d.u32()
+	ref.size = uint32(d.Limit(maxPageRaw + 1024))
+	ref.raw = uint32(d.Limit(maxPageRaw))
+	ref.crc = d.Uint32()
 	return ref
 }
 
@@ -455,21 +501,21 @@ func (r *Reader) tracePageInto(ctx context.Context, i int, tp *tracePage, sc *tr
 		sc.stored, sc.raw = stored, raw
 	}
 	tp.ids, tp.firstRow, tp.rows, tp.minStart, tp.maxEnd = tp.ids[:0], tp.firstRow[:0], tp.rows[:0], tp.minStart[:0], tp.maxEnd[:0]
-	d := decbuf{b: raw}
+	d := encoding.NewDecbuf(raw)
 	row := tpi.firstRow
 	var prevMin uint64
-	for j := 0; j < tpi.n && d.err == nil; j++ {
+	for j := 0; j < tpi.n && d.Err() == nil; j++ {
 		var id span.TraceID
-		copy(id[:], d.bytes(16))
-		n := d.limit(uint64(r.spans))
-		minS := prevMin + uint64(d.varint())
-		maxE := minS + uint64(d.varint())
+		copy(id[:], d.Bytes(16))
+		n := d.Limit(uint64(r.spans))
+		minS := prevMin + uint64(d.Varint())
+		maxE := minS + uint64(d.Varint())
 		prevMin = minS
 		if j > 0 && bytes.Compare(id[:], tp.ids[j-1][:]) <= 0 {
-			d.fail(errors.New("trace ids out of order"))
+			d.Fail(errors.New("trace ids out of order"))
 		}
 		if n == 0 || row+int64(n) > r.spans {
-			d.fail(errRange)
+			d.Fail(encoding.ErrRange)
 		}
 		tp.ids = append(tp.ids, id)
 		tp.firstRow = append(tp.firstRow, row)
@@ -478,14 +524,14 @@ func (r *Reader) tracePageInto(ctx context.Context, i int, tp *tracePage, sc *tr
 		tp.maxEnd = append(tp.maxEnd, maxE)
 		row += int64(n)
 	}
-	if d.err == nil && d.len() != 0 {
-		d.fail(errors.New("trailing bytes"))
+	if d.Err() == nil && d.Len() != 0 {
+		d.Fail(errors.New("trailing bytes"))
 	}
-	if d.err == nil && tp.ids[0] != tpi.firstID {
-		d.fail(errors.New("first trace id differs from the directory"))
+	if d.Err() == nil && tp.ids[0] != tpi.firstID {
+		d.Fail(errors.New("first trace id differs from the directory"))
 	}
-	if d.err != nil {
-		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: tpi.ref.off, Err: fmt.Errorf("%s at byte %d: %w", what, d.off, d.err)}
+	if d.Err() != nil {
+		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: tpi.ref.off, Err: fmt.Errorf("%s: %w", what, d.Err())}
 	}
 	return tp, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // locateTrace finds trace id in the trace index: its first row and row count.
@@ -63,7 +64,7 @@ func (r *Reader) FindTrace(ctx context.Context, id span.TraceID, dst *span.Batch
 
 // Search calls fn once per trace that has a span matching q (q must be
 // compiled), in trace ID order, until fn returns false.
-func (r *Reader) Search(ctx context.Context, q *search.Query, fn func(Hit) bool) error {
+func (r *Reader) Search(ctx context.Context, q *search.Query, fn func(storage.Hit) bool) error {
 	if r.closed.Load() {
 		return errClosed
 	}
@@ -126,22 +127,22 @@ func (r *Reader) Search(ctx context.Context, q *search.Query, fn func(Hit) bool)
 }
 
 // MatchTrace reports whether trace id has a span in the block that
-// matches q (q must be compiled) and returns the trace's Hit, as Search
+// matches q (q must be compiled) and returns the trace's storage.Hit, as Search
 // would report it. A trace the bloom filter rules out costs no read.
-func (r *Reader) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (Hit, bool, error) {
+func (r *Reader) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (storage.Hit, bool, error) {
 	if r.closed.Load() {
-		return Hit{}, false, errClosed
+		return storage.Hit{}, false, errClosed
 	}
 	if r.spans == 0 || !timeOverlaps(q, r.meta.MinTime, r.meta.MaxTime) {
-		return Hit{}, false, nil
+		return storage.Hit{}, false, nil
 	}
 	tp, j, ok, err := r.locateTrace(ctx, id)
 	if err != nil || !ok {
-		return Hit{}, false, err
+		return storage.Hit{}, false, err
 	}
 	p, ok := newPlan(q, &r.tab)
 	if !ok {
-		return Hit{}, false, nil
+		return storage.Hit{}, false, nil
 	}
 	mask := p.searchMask()
 	sc := searchScratches.Get().(*searchScratch)
@@ -156,7 +157,7 @@ func (r *Reader) MatchTrace(ctx context.Context, q *search.Query, id span.TraceI
 		}
 		ch, err := r.searchChunk(ctx, gi, p, mask, sc)
 		if err != nil {
-			return Hit{}, false, err
+			return storage.Hit{}, false, err
 		}
 		if ch == nil {
 			continue
@@ -165,13 +166,13 @@ func (r *Reader) MatchTrace(ctx context.Context, q *search.Query, id span.TraceI
 		to := min(hi, g.firstRow+int64(g.rows)) - g.firstRow
 		found := false
 		if _, err := p.scan(ctx, ch, int(from), int(to), nil, func(int) bool { found = true; return false }); err != nil {
-			return Hit{}, false, err
+			return storage.Hit{}, false, err
 		}
 		if found {
-			return Hit{TraceID: id, Start: tp.minStart[j], End: tp.maxEnd[j]}, true, nil
+			return storage.Hit{TraceID: id, Start: tp.minStart[j], End: tp.maxEnd[j]}, true, nil
 		}
 	}
-	return Hit{}, false, nil
+	return storage.Hit{}, false, nil
 }
 
 // tpMemo remembers the last trace page a search used.
@@ -180,30 +181,30 @@ type tpMemo struct {
 	tp  *tracePage
 }
 
-// hit returns the Hit of trace ordinal ord.
-func (r *Reader) hit(ctx context.Context, ord int64, memo *tpMemo) (Hit, error) {
+// hit returns the storage.Hit of trace ordinal ord.
+func (r *Reader) hit(ctx context.Context, ord int64, memo *tpMemo) (storage.Hit, error) {
 	if tp := memo.tp; tp != nil {
 		if j := ord - r.tpages[memo.idx].firstOrd; j >= 0 && j < int64(len(tp.ids)) {
-			return Hit{TraceID: tp.ids[j], Start: tp.minStart[j], End: tp.maxEnd[j]}, nil
+			return storage.Hit{TraceID: tp.ids[j], Start: tp.minStart[j], End: tp.maxEnd[j]}, nil
 		}
 	}
 	pi := sort.Search(len(r.tpages), func(i int) bool { return r.tpages[i].firstOrd > ord }) - 1
 	if pi < 0 {
-		return Hit{}, fmt.Errorf("BUG: trace ordinal %d before the first page", ord)
+		return storage.Hit{}, fmt.Errorf("BUG: trace ordinal %d before the first page", ord)
 	}
 	tp := memo.tp
 	if tp == nil || memo.idx != pi {
 		var err error
 		if tp, err = r.tracePage(ctx, pi); err != nil {
-			return Hit{}, err
+			return storage.Hit{}, err
 		}
 		memo.idx, memo.tp = pi, tp
 	}
 	j := int(ord - r.tpages[pi].firstOrd)
 	if j >= len(tp.ids) {
-		return Hit{}, &CorruptionError{Object: r.dir, Offset: r.tpages[pi].ref.off, Err: fmt.Errorf("trace ordinal %d out of range", ord)}
+		return storage.Hit{}, &CorruptionError{Object: r.dir, Offset: r.tpages[pi].ref.off, Err: fmt.Errorf("trace ordinal %d out of range", ord)}
 	}
-	return Hit{TraceID: tp.ids[j], Start: tp.minStart[j], End: tp.maxEnd[j]}, nil
+	return storage.Hit{TraceID: tp.ids[j], Start: tp.minStart[j], End: tp.maxEnd[j]}, nil
 }
 
 // groupMayMatch prunes a row group by its start and duration bounds.

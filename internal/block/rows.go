@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sort"
 
+	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/span"
 )
 
@@ -168,10 +169,10 @@ func valueOf(strs *strDict, nums []uint64, kt, v uint32) (span.Value, error) {
 		if int(v) >= strs.count() {
 			return span.Value{}, errors.New("string id out of range")
 		}
-		d := decbuf{b: strs.bytes(v)}
+		d := encoding.NewDecbuf(strs.bytes(v))
 		val := decodeValue(&d, 0)
-		if d.err != nil {
-			return span.Value{}, d.err
+		if d.Err() != nil {
+			return span.Value{}, d.Err()
 		}
 		if val.Type != t {
 			return span.Value{}, errors.New("nested value type mismatch")
@@ -325,13 +326,13 @@ func appendValue(dst []byte, v span.Value) []byte {
 	dst = append(dst, byte(v.Type))
 	switch v.Type {
 	case span.TypeString, span.TypeBytes:
-		dst = appendString(dst, v.Str)
+		dst = encoding.AppendString(dst, v.Str)
 	case span.TypeBool, span.TypeInt:
-		dst = appendUvarint(dst, v.Num)
+		dst = encoding.AppendUvarint(dst, v.Num)
 	case span.TypeDouble:
-		dst = appendU64(dst, v.Num)
+		dst = encoding.AppendUint64(dst, v.Num)
 	case span.TypeArray:
-		dst = appendUvarint(dst, uint64(len(v.Array)))
+		dst = encoding.AppendUvarint(dst, uint64(len(v.Array)))
 		for i := range v.Array {
 			dst = appendValue(dst, v.Array[i])
 		}
@@ -342,9 +343,9 @@ func appendValue(dst []byte, v span.Value) []byte {
 }
 
 func appendAttrs(dst []byte, attrs []span.Attr) []byte {
-	dst = appendUvarint(dst, uint64(len(attrs)))
+	dst = encoding.AppendUvarint(dst, uint64(len(attrs)))
 	for i := range attrs {
-		dst = appendString(dst, attrs[i].Key)
+		dst = encoding.AppendString(dst, attrs[i].Key)
 		dst = appendValue(dst, attrs[i].Value)
 	}
 	return dst
@@ -352,45 +353,45 @@ func appendAttrs(dst []byte, attrs []span.Attr) []byte {
 
 var errDepth = errors.New("value nested too deeply")
 
-func decodeValue(d *decbuf, depth int) span.Value {
+func decodeValue(d *encoding.Decbuf, depth int) span.Value {
 	if depth > maxValueDepth {
-		d.fail(errDepth)
+		d.Fail(errDepth)
 		return span.Value{}
 	}
-	t := span.ValueType(d.byte1())
+	t := span.ValueType(d.Byte())
 	v := span.Value{Type: t}
 	switch t {
 	case span.TypeEmpty:
 	case span.TypeString, span.TypeBytes:
-		v.Str = d.str()
+		v.Str = d.UvarintString()
 	case span.TypeBool, span.TypeInt:
-		v.Num = d.uvarint()
+		v.Num = d.Uvarint()
 	case span.TypeDouble:
-		v.Num = d.u64()
+		v.Num = d.Uint64()
 	case span.TypeArray:
-		n := d.count(1)
+		n := d.Count(1)
 		if n > 0 {
 			v.Array = make([]span.Value, 0, n)
-			for i := 0; i < n && d.err == nil; i++ {
+			for i := 0; i < n && d.Err() == nil; i++ {
 				v.Array = append(v.Array, decodeValue(d, depth+1))
 			}
 		}
 	case span.TypeMap:
 		v.Map = decodeAttrs(d, depth+1)
 	default:
-		d.fail(errors.New("unknown value type"))
+		d.Fail(errors.New("unknown value type"))
 	}
 	return v
 }
 
-func decodeAttrs(d *decbuf, depth int) []span.Attr {
-	n := d.count(2)
+func decodeAttrs(d *encoding.Decbuf, depth int) []span.Attr {
+	n := d.Count(2)
 	if n == 0 {
 		return nil
 	}
 	out := make([]span.Attr, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
-		k := d.str()
+	for i := 0; i < n && d.Err() == nil; i++ {
+		k := d.UvarintString()
 		out = append(out, span.Attr{Key: k, Value: decodeValue(d, depth)})
 	}
 	return out

@@ -7,31 +7,14 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
-
-// Columns selects what ScanSpans fills in of the spans it yields, beyond
-// what it always fills in: the trace and span IDs, name, kind, status
-// code, flags, start and end times, dropped counts, and the resource and
-// instrumentation scope.
-type Columns struct {
-	// Parent fills in ParentSpanID.
-	Parent bool
-	// Text fills in StatusMessage and TraceState.
-	Text bool
-	// Attrs fills in every span attribute, in the span's order; without
-	// it, AttrKeys lists the span attribute keys to fill in (a key's
-	// attributes in the span's order, the keys in no particular order).
-	Attrs    bool
-	AttrKeys []string
-	// Events and Links fill in the span's events and links.
-	Events, Links bool
-}
 
 // spanProj builds the spans ScanSpans yields from rows of one set of
 // tables.
 type spanProj struct {
 	t     *tables
-	cols  *Columns
+	cols  *storage.Columns
 	names []string // lazily filled: span name by id
 	named []bool
 	keys  map[uint32]bool // AttrKeys as key ids
@@ -39,7 +22,7 @@ type spanProj struct {
 	attrs []span.Attr
 }
 
-func newSpanProj(t *tables, cols *Columns) *spanProj {
+func newSpanProj(t *tables, cols *storage.Columns) *spanProj {
 	p := &spanProj{t: t, cols: cols, names: make([]string, t.names.count()), named: make([]bool, t.names.count())}
 	if !cols.Attrs && len(cols.AttrKeys) > 0 {
 		p.keys = make(map[uint32]bool, len(cols.AttrKeys))
@@ -213,7 +196,7 @@ func (p *spanProj) appendAttrs(ch *chunk, a *attrList, i int, filter bool) error
 // what cols asks for; it and everything it references belong to the
 // block and are valid only during the call: fn must not modify them and
 // must copy what it keeps.
-func (r *Reader) ScanSpans(ctx context.Context, q *search.Query, cols Columns, fn func(*span.Span) bool) error {
+func (r *Reader) ScanSpans(ctx context.Context, q *search.Query, cols storage.Columns, fn func(*span.Span) bool) error {
 	if r.closed.Load() {
 		return errClosed
 	}
@@ -315,7 +298,7 @@ func (r *Reader) ScanSpans(ctx context.Context, q *search.Query, cols Columns, f
 // what cols asks for; it and everything it references belong to b and
 // are valid only during the call: fn must not modify them and must copy
 // what it keeps.
-func (b *Builder) ScanSpans(ctx context.Context, q *search.Query, cols Columns, fn func(*span.Span) bool) error {
+func (b *Builder) ScanSpans(ctx context.Context, q *search.Query, cols storage.Columns, fn func(*span.Span) bool) error {
 	if b.n == 0 || !timeOverlaps(q, b.minT, b.maxT) {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // BenchmarkScanSpans streams span columns of the 1 M span block set (see
@@ -18,12 +19,12 @@ func BenchmarkScanSpans(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		q    search.Query
-		cols Columns
+		cols storage.Columns
 	}{
-		{"all", search.Query{}, Columns{}},
-		{"errors", search.Query{Statuses: []span.StatusCode{span.StatusError}}, Columns{}},
+		{"all", search.Query{}, storage.Columns{}},
+		{"errors", search.Query{Statuses: []span.StatusCode{span.StatusError}}, storage.Columns{}},
 		{"GET+attr", search.Query{Conds: []search.Cond{{Scope: search.ScopeSpan, Key: "http.request.method", Op: search.OpEq, Value: span.StringValue("GET"), Elems: true}}},
-			Columns{AttrKeys: []string{"http.request.method"}}},
+			storage.Columns{AttrKeys: []string{"http.request.method"}}},
 	} {
 		for _, cached := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%s/cache=%v", tc.name, cached), func(b *testing.B) {

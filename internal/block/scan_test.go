@@ -11,11 +11,12 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // scanner is the span scan Builder and Reader share.
 type scanner interface {
-	ScanSpans(ctx context.Context, q *search.Query, cols Columns, fn func(*span.Span) bool) error
+	ScanSpans(ctx context.Context, q *search.Query, cols storage.Columns, fn func(*span.Span) bool) error
 }
 
 var (
@@ -24,7 +25,7 @@ var (
 )
 
 // projected returns s as ScanSpans with cols yields it.
-func projected(s span.Span, cols Columns) span.Span {
+func projected(s span.Span, cols storage.Columns) span.Span {
 	if !cols.Parent {
 		s.ParentSpanID = span.SpanID{}
 	}
@@ -73,7 +74,7 @@ func spanString(s *span.Span, full bool) string {
 func checkScan(t *testing.T, name string, x scanner, o *oracle, seed uint64) {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 7))
-	colSets := []Columns{
+	colSets := []storage.Columns{
 		{},
 		{Parent: true, Text: true, Attrs: true, Events: true, Links: true},
 		{AttrKeys: []string{randKeys[0], randKeys[2], "missing.key"}, Text: true},
@@ -115,7 +116,7 @@ func checkScan(t *testing.T, name string, x scanner, o *oracle, seed uint64) {
 	}
 	// fn returning false stops the scan.
 	n := 0
-	if err := x.ScanSpans(context.Background(), &search.Query{}, Columns{}, func(*span.Span) bool { n++; return n < 3 }); err != nil || n != 3 {
+	if err := x.ScanSpans(context.Background(), &search.Query{}, storage.Columns{}, func(*span.Span) bool { n++; return n < 3 }); err != nil || n != 3 {
 		t.Errorf("%s: stopped scan: %d spans, %v", name, n, err)
 	}
 }

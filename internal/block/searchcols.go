@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -252,27 +253,27 @@ func (r *Reader) decodeNarrow(c int, stored []byte, g *groupInfo, sc *searchScra
 	}
 	sc.raw = raw
 	n := g.rows
-	d := decbuf{b: raw}
+	d := encoding.NewDecbuf(raw)
 	out := sc.ids[3][:0]
 	if c == colRuns {
-		runs := d.count(1)
+		runs := d.Count(1)
 		if runs == 0 {
 			return nil, errors.New("no runs")
 		}
 		left := uint64(n)
-		for i := 0; i < runs && d.err == nil; i++ {
-			k := d.limit(left)
+		for i := 0; i < runs && d.Err() == nil; i++ {
+			k := d.Limit(left)
 			if k == 0 {
-				d.fail(errRange)
+				d.Fail(encoding.ErrRange)
 			}
 			left -= k
 			out = append(out, uint32(k))
 		}
-		if d.err == nil && left != 0 {
-			d.fail(errors.New("run lengths do not add up to the group's rows"))
+		if d.Err() == nil && left != 0 {
+			d.Fail(errors.New("run lengths do not add up to the group's rows"))
 		}
-		if d.err == nil && g.firstTrace+int64(runs) > r.traces {
-			d.fail(errRange)
+		if d.Err() == nil && g.firstTrace+int64(runs) > r.traces {
+			d.Fail(encoding.ErrRange)
 		}
 	} else {
 		lim := uint64(r.tab.names.count())
@@ -282,21 +283,21 @@ func (r *Reader) decodeNarrow(c int, stored []byte, g *groupInfo, sc *searchScra
 			lim = uint64(len(r.tab.origins))
 		}
 		out = slices.Grow(out, n)
-		for i := 0; i < n && d.err == nil; i++ {
-			v := d.uvarint()
+		for i := 0; i < n && d.Err() == nil; i++ {
+			v := d.Uvarint()
 			if v >= lim {
-				d.fail(errRange)
+				d.Fail(encoding.ErrRange)
 				break
 			}
 			out = append(out, uint32(v))
 		}
 	}
 	sc.ids[3] = out
-	if d.err != nil {
-		return nil, fmt.Errorf("at byte %d: %w", d.off, d.err)
+	if d.Err() != nil {
+		return nil, d.Err()
 	}
-	if d.len() != 0 {
-		return nil, fmt.Errorf("at byte %d: %w", d.off, errTrailing)
+	if d.Len() != 0 {
+		return nil, fmt.Errorf("at byte %d: %w", d.Offset(), errTrailing)
 	}
 	x := makeNarrow(out)
 	return &x, nil
@@ -313,7 +314,7 @@ func (r *Reader) attrsRaw(ctx context.Context, gi int, dst *[]byte) ([]byte, err
 		return nil, err
 	}
 	*dst = stored
-	if len(stored) > 0 && stored[0] == codecRaw && uint32(len(stored)) == ref.size && crc32c(stored) == ref.crc && uint32(len(stored)-1) == ref.raw {
+	if len(stored) > 0 && stored[0] == codecRaw && uint32(len(stored)) == ref.size && encoding.CRC32C(stored) == ref.crc && uint32(len(stored)-1) == ref.raw {
 		return stored[1:], nil // the usual case: sections compressed, the page not
 	}
 	raw, err := decodePage(stored, ref, nil)

@@ -128,8 +128,6 @@ func (c *chunked[T]) append(v T) {
 
 func (c *chunked[T]) ptr(i int) *T { return &c.chunks[i>>chunkedShift][i&(1<<chunkedShift-1)] }
 
-func (c *chunked[T]) at(i int) T { return c.chunks[i>>chunkedShift][i&(1<<chunkedShift-1)] }
-
 func (c *chunked[T]) reset() {
 	for _, ch := range c.chunks {
 		clear(ch)

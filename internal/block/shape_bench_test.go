@@ -15,6 +15,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // The 1 M span block set of the end-to-end measurement: bench-shaped traces
@@ -131,7 +132,7 @@ func BenchmarkShape1M(b *testing.B) {
 				for b.Loop() {
 					hits = 0
 					for _, r := range rs {
-						if err := r.Search(ctx, q, func(Hit) bool { hits++; return true }); err != nil {
+						if err := r.Search(ctx, q, func(storage.Hit) bool { hits++; return true }); err != nil {
 							b.Fatal(err)
 						}
 					}

@@ -13,6 +13,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/thanos-io/objstore"
 
+	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/span"
 )
 
@@ -174,9 +175,9 @@ func (w *blockWriter) addTrace(id span.TraceID, rows []int32) error {
 		w.tpPrevMin = 0
 	}
 	w.tp = append(w.tp, id[:]...)
-	w.tp = appendUvarint(w.tp, uint64(len(rows)))
-	w.tp = appendVarint(w.tp, int64(minS-w.tpPrevMin))
-	w.tp = appendVarint(w.tp, int64(maxE-minS))
+	w.tp = encoding.AppendUvarint(w.tp, uint64(len(rows)))
+	w.tp = encoding.AppendVarint(w.tp, int64(minS-w.tpPrevMin))
+	w.tp = encoding.AppendVarint(w.tp, int64(maxE-minS))
 	w.tpPrevMin = minS
 	w.tpN++
 	w.bloom.add(traceHash(id))
@@ -227,13 +228,13 @@ func (w *blockWriter) flushTracePage() error {
 
 func (w *blockWriter) writeRawPage(raw []byte) (pageRef, error) {
 	w.pageBuf = appendRawPage(w.pageBuf[:0], raw)
-	ref := pageRef{off: w.off, size: uint32(len(w.pageBuf)), raw: uint32(len(raw)), crc: crc32c(w.pageBuf)}
+	ref := pageRef{off: w.off, size: uint32(len(w.pageBuf)), raw: uint32(len(raw)), crc: encoding.CRC32C(w.pageBuf)}
 	return ref, w.write(w.pageBuf)
 }
 
 func (w *blockWriter) writePage(raw []byte) (pageRef, error) {
 	w.pageBuf = appendPage(w.pageBuf[:0], raw)
-	ref := pageRef{off: w.off, size: uint32(len(w.pageBuf)), raw: uint32(len(raw)), crc: crc32c(w.pageBuf)}
+	ref := pageRef{off: w.off, size: uint32(len(w.pageBuf)), raw: uint32(len(raw)), crc: encoding.CRC32C(w.pageBuf)}
 	return ref, w.write(w.pageBuf)
 }
 
@@ -337,13 +338,34 @@ func (w *blockWriter) newPageDict() {
 	}
 }
 
-// flushGroup encodes and writes the current row group.
+// flushGroup encodes and writes the current row group: its summary, then
+// each column in turn (the order matters: the page dictionary numbers
+// strings in first-use order), then the pages.
 func (w *blockWriter) flushGroup() error {
 	if len(w.gRows) == 0 {
 		return nil
 	}
-	b := w.src
-	rows := w.gRows
+	g := w.groupSummary()
+	w.newPageDict()
+	for i := range w.cols {
+		w.cols[i] = w.cols[i][:0]
+	}
+	w.encodeRuns()
+	w.encodeIDsAndTimes(g.minStart)
+	w.encodeRefsAndText()
+	w.encodeAttrs()
+	evRows, lnRows := w.sparseRows()
+	w.cols[colEvents] = w.appendEvents(w.cols[colEvents], evRows)
+	w.cols[colLinks] = w.appendLinks(w.cols[colLinks], lnRows)
+	w.encodePageStrs()
+	g.nstrs = uint32(w.page.count())
+	return w.writeGroup(&g)
+}
+
+// groupSummary returns the current group's row range and its start time
+// and duration bounds.
+func (w *blockWriter) groupSummary() groupInfo {
+	b, rows := w.src, w.gRows
 	g := groupInfo{firstRow: w.spans - int64(len(rows)), rows: len(rows), firstTrace: w.gFirstTr,
 		minStart: math.MaxUint64, minDur: math.MaxUint64}
 	// firstRow: rows of traces added but not yet flushed are all in this group.
@@ -362,17 +384,24 @@ func (w *blockWriter) flushGroup() error {
 		g.minDur = min(g.minDur, d)
 		g.maxDur = max(g.maxDur, d)
 	}
-	w.newPageDict()
-	for i := range w.cols {
-		w.cols[i] = w.cols[i][:0]
-	}
-	// runs
-	buf := appendUvarint(w.cols[colRuns], uint64(len(w.gRuns)))
+	return g
+}
+
+// encodeRuns encodes the trace-run column: the number of rows of each
+// trace of the group.
+func (w *blockWriter) encodeRuns() {
+	buf := encoding.AppendUvarint(w.cols[colRuns], uint64(len(w.gRuns)))
 	for _, n := range w.gRuns {
-		buf = appendUvarint(buf, uint64(n))
+		buf = encoding.AppendUvarint(buf, uint64(n))
 	}
 	w.cols[colRuns] = buf
-	// span ids, parents, times
+}
+
+// encodeIDsAndTimes encodes the span ID, parent and time columns; parents
+// found among the trace's previous spans become back-references, and start
+// times are deltas within the trace from minStart.
+func (w *blockWriter) encodeIDsAndTimes(minStart uint64) {
+	b, rows := w.src, w.gRows
 	ids, par, tim := w.cols[colSpanID], w.cols[colParent], w.cols[colTimes]
 	i := 0
 	for _, n := range w.gRuns {
@@ -392,13 +421,13 @@ func (w *blockWriter) flushGroup() error {
 						break
 					}
 				}
-				par = appendUvarint(par, code)
+				par = encoding.AppendUvarint(par, code)
 				if code == 1 {
 					par = append(par, p[:]...)
 				}
 			}
 			if j == 0 {
-				w.u64s = append(w.u64s, c.start[ri]-g.minStart)
+				w.u64s = append(w.u64s, c.start[ri]-minStart)
 			} else {
 				pc, pi := b.seg(run[j-1])
 				w.u64s = append(w.u64s, c.start[ri]-pc.start[pi])
@@ -410,12 +439,18 @@ func (w *blockWriter) flushGroup() error {
 	w.u64s = w.u64s[:0]
 	for _, r := range rows {
 		c, i := b.seg(r)
-		w.u64s = append(w.u64s, zigzag(int64(c.endAt(i)-c.start[i])))
+		w.u64s = append(w.u64s, encoding.Zigzag(int64(c.endAt(i)-c.start[i])))
 	}
 	tim = appendPlanes64(tim, w.u64s)
 	w.u64s = w.u64s[:0]
 	w.cols[colSpanID], w.cols[colParent], w.cols[colTimes] = ids, par, tim
-	// name, misc, origin, text
+}
+
+// encodeRefsAndText encodes the name, misc and origin columns (block
+// dictionary ids), notes which names and origins the group holds for the
+// value index, and encodes the status text column (page string ids).
+func (w *blockWriter) encodeRefsAndText() {
+	b, rows := w.src, w.gRows
 	nm, ms, or, tx := w.cols[colName], w.cols[colMisc], w.cols[colOrigin], w.cols[colText]
 	gi := uint32(len(w.groups))
 	w.nameSeen = growStamps(w.nameSeen, w.tab.names.count())
@@ -423,9 +458,9 @@ func (w *blockWriter) flushGroup() error {
 	for _, r := range rows {
 		c, i := b.seg(r)
 		name, orig := w.nameRemap[c.name[i]], w.originRemap[c.origin[i]]
-		nm = appendUvarint(nm, uint64(name))
-		ms = appendUvarint(ms, uint64(w.miscRemap[c.misc[i]]))
-		or = appendUvarint(or, uint64(orig))
+		nm = encoding.AppendUvarint(nm, uint64(name))
+		ms = encoding.AppendUvarint(ms, uint64(w.miscRemap[c.misc[i]]))
+		or = encoding.AppendUvarint(or, uint64(orig))
 		if w.nameSeen[name] != gi+1 {
 			w.nameSeen[name] = gi + 1
 			w.namePairs = append(w.namePairs, uint64(name)<<32|uint64(gi))
@@ -437,19 +472,24 @@ func (w *blockWriter) flushGroup() error {
 	}
 	for _, r := range rows {
 		c, i := b.seg(r)
-		tx = appendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[i]].state)))
+		tx = encoding.AppendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[i]].state)))
 	}
 	for _, r := range rows {
 		c, i := b.seg(r)
-		tx = appendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[i]].msg)))
+		tx = encoding.AppendUvarint(tx, uint64(w.pageStr(b.tab.misc[c.misc[i]].msg)))
 	}
 	w.cols[colName], w.cols[colMisc], w.cols[colOrigin], w.cols[colText] = nm, ms, or, tx
-	// attrs: the order section and a section per key
+}
+
+// encodeAttrs encodes the attribute column: the order section and a
+// section per key.
+func (w *blockWriter) encodeAttrs() {
+	b, rows := w.src, w.gRows
 	ac := &w.attrCol
 	ac.reset()
 	for _, r := range rows {
 		c, i := b.seg(r)
-		ac.order = appendUvarint(ac.order, uint64(c.attrs.off[i+1]-c.attrs.off[i]))
+		ac.order = encoding.AppendUvarint(ac.order, uint64(c.attrs.off[i+1]-c.attrs.off[i]))
 	}
 	for _, r := range rows {
 		c, i := b.seg(r)
@@ -465,16 +505,20 @@ func (w *blockWriter) flushGroup() error {
 				if kt&ktBig != 0 {
 					num = c.attrs.nums[vals[j]]
 				}
-				ac.ints[x] = append(ac.ints[x], zigzag(int64(num)))
+				ac.ints[x] = append(ac.ints[x], encoding.Zigzag(int64(num)))
 				continue
 			}
 			ac.bufs[x] = w.appendAttrValue(ac.bufs[x], &c.attrs, kt, vals[j])
 		}
 	}
 	w.cols[colAttrs] = ac.finish(w.cols[colAttrs], &w.scratch)
+}
+
+// sparseRows returns the group rows that have events and those that have
+// links.
+func (w *blockWriter) sparseRows() (evRows, lnRows []int) {
+	b, rows := w.src, w.gRows
 	// events and links: sparse
-	ev, ln := w.cols[colEvents], w.cols[colLinks]
-	var evRows, lnRows []int
 	for gi, r := range rows {
 		c, i := b.seg(r)
 		if len(c.evRows) > 0 {
@@ -488,50 +532,69 @@ func (w *blockWriter) flushGroup() error {
 			}
 		}
 	}
-	ev = appendUvarint(ev, uint64(len(evRows)))
+	return evRows, lnRows
+}
+
+// appendEvents appends the events column for evRows to ev: a row delta
+// and the events of each.
+func (w *blockWriter) appendEvents(ev []byte, evRows []int) []byte {
+	b, rows := w.src, w.gRows
+	ev = encoding.AppendUvarint(ev, uint64(len(evRows)))
 	prev := 0
 	for _, gi := range evRows {
 		c, r := b.seg(rows[gi])
 		lo, hi := sparseRange(c.evRows, c.evOff, r)
-		ev = appendUvarint(ev, uint64(gi-prev))
+		ev = encoding.AppendUvarint(ev, uint64(gi-prev))
 		prev = gi
-		ev = appendUvarint(ev, uint64(hi-lo))
+		ev = encoding.AppendUvarint(ev, uint64(hi-lo))
 		for e := lo; e < hi; e++ {
-			ev = appendVarint(ev, int64(c.evTime[e]-c.start[r]))
-			ev = appendUvarint(ev, uint64(w.pageStr(c.evName[e])))
-			ev = appendUvarint(ev, uint64(c.evDrop[e]))
-			ev = appendUvarint(ev, uint64(c.evAttrs.off[e+1]-c.evAttrs.off[e]))
+			ev = encoding.AppendVarint(ev, int64(c.evTime[e]-c.start[r]))
+			ev = encoding.AppendUvarint(ev, uint64(w.pageStr(c.evName[e])))
+			ev = encoding.AppendUvarint(ev, uint64(c.evDrop[e]))
+			ev = encoding.AppendUvarint(ev, uint64(c.evAttrs.off[e+1]-c.evAttrs.off[e]))
 			ev = w.appendAttrEntries(ev, &c.evAttrs, e)
 		}
 	}
-	ln = appendUvarint(ln, uint64(len(lnRows)))
-	prev = 0
+	return ev
+}
+
+// appendLinks appends the links column for lnRows to ln: a row delta and
+// the links of each.
+func (w *blockWriter) appendLinks(ln []byte, lnRows []int) []byte {
+	b, rows := w.src, w.gRows
+	ln = encoding.AppendUvarint(ln, uint64(len(lnRows)))
+	prev := 0
 	for _, gi := range lnRows {
 		c, r := b.seg(rows[gi])
 		lo, hi := sparseRange(c.lnRows, c.lnOff, r)
-		ln = appendUvarint(ln, uint64(gi-prev))
+		ln = encoding.AppendUvarint(ln, uint64(gi-prev))
 		prev = gi
-		ln = appendUvarint(ln, uint64(hi-lo))
+		ln = encoding.AppendUvarint(ln, uint64(hi-lo))
 		for e := lo; e < hi; e++ {
 			ln = append(ln, c.lnTrace[e][:]...)
 			ln = append(ln, c.lnSpan[e][:]...)
-			ln = appendUvarint(ln, uint64(w.pageStr(c.lnState[e])))
-			ln = appendUvarint(ln, uint64(c.lnFlags[e]))
-			ln = appendUvarint(ln, uint64(c.lnDrop[e]))
-			ln = appendUvarint(ln, uint64(c.lnAttrs.off[e+1]-c.lnAttrs.off[e]))
+			ln = encoding.AppendUvarint(ln, uint64(w.pageStr(c.lnState[e])))
+			ln = encoding.AppendUvarint(ln, uint64(c.lnFlags[e]))
+			ln = encoding.AppendUvarint(ln, uint64(c.lnDrop[e]))
+			ln = encoding.AppendUvarint(ln, uint64(c.lnAttrs.off[e+1]-c.lnAttrs.off[e]))
 			ln = w.appendAttrEntries(ln, &c.lnAttrs, e)
 		}
 	}
-	w.cols[colEvents], w.cols[colLinks] = ev, ln
-	// page strings: count, lengths, bytes
-	st := appendUvarint(w.cols[colStrs], uint64(w.page.count()))
+	return ln
+}
+
+// encodePageStrs encodes the page dictionary: count, lengths, bytes.
+func (w *blockWriter) encodePageStrs() {
+	st := encoding.AppendUvarint(w.cols[colStrs], uint64(w.page.count()))
 	for id := 0; id < w.page.count(); id++ {
-		st = appendUvarint(st, uint64(w.page.offs[id+1]-w.page.offs[id]))
+		st = encoding.AppendUvarint(st, uint64(w.page.offs[id+1]-w.page.offs[id]))
 	}
 	st = append(st, w.page.data...)
 	w.cols[colStrs] = st
-	g.nstrs = uint32(w.page.count())
+}
 
+// writeGroup writes the group's column pages and records the group.
+func (w *blockWriter) writeGroup(g *groupInfo) error {
 	for col := range w.cols {
 		write := w.writePage
 		if col == colAttrs {
@@ -546,7 +609,7 @@ func (w *blockWriter) flushGroup() error {
 	slices.Sort(w.gVals)
 	w.valGroups = append(w.valGroups, slices.Clone(slices.Compact(w.gVals)))
 	w.gVals = w.gVals[:0]
-	w.groups = append(w.groups, g)
+	w.groups = append(w.groups, *g)
 	w.gRows = w.gRows[:0]
 	w.gRuns = w.gRuns[:0]
 	return nil
@@ -573,7 +636,7 @@ func (w *blockWriter) noteValue(key, sid uint32) {
 		w.valSeen[sid] |= 1 << key
 	}
 	kb := w.tab.keys.bytes(key)
-	w.hbuf = appendUvarint(w.hbuf[:0], uint64(len(kb)))
+	w.hbuf = encoding.AppendUvarint(w.hbuf[:0], uint64(len(kb)))
 	w.hbuf = append(w.hbuf, kb...)
 	w.hbuf = append(w.hbuf, w.page.bytes(sid)...)
 	h := uint32(xxhash.Sum64(w.hbuf))
@@ -620,16 +683,8 @@ func (w *blockWriter) appendAttrKeys(dst []byte, a *attrList, i int) []byte {
 	return dst
 }
 
-func (w *blockWriter) appendAttrValues(dst []byte, a *attrList, i int) []byte {
-	vals := a.val[a.off[i]:a.off[i+1]]
-	for j, kt := range a.keys(i) {
-		dst = w.appendAttrValue(dst, a, kt, vals[j])
-	}
-	return dst
-}
-
 func (w *blockWriter) appendAttrKey(dst []byte, kt uint32) []byte {
-	return appendUvarint(dst, uint64(w.keyRemap[kt>>ktKeyShift])<<3|uint64(kt&ktTypeMask))
+	return encoding.AppendUvarint(dst, uint64(w.keyRemap[kt>>ktKeyShift])<<3|uint64(kt&ktTypeMask))
 }
 
 func (w *blockWriter) appendAttrValue(dst []byte, a *attrList, kt, v uint32) []byte {
@@ -637,7 +692,7 @@ func (w *blockWriter) appendAttrValue(dst []byte, a *attrList, kt, v uint32) []b
 	switch span.ValueType(t) {
 	case span.TypeString, span.TypeBytes, span.TypeArray, span.TypeMap:
 		sid := w.pageStr(v)
-		dst = appendUvarint(dst, uint64(sid))
+		dst = encoding.AppendUvarint(dst, uint64(sid))
 		if t == uint32(span.TypeString) {
 			w.noteValue(w.keyRemap[kt>>ktKeyShift], sid)
 		}
@@ -648,11 +703,11 @@ func (w *blockWriter) appendAttrValue(dst []byte, a *attrList, kt, v uint32) []b
 		}
 		switch span.ValueType(t) {
 		case span.TypeDouble:
-			dst = appendU64(dst, num)
+			dst = encoding.AppendUint64(dst, num)
 		case span.TypeInt:
-			dst = appendVarint(dst, int64(num))
+			dst = encoding.AppendVarint(dst, int64(num))
 		default:
-			dst = appendUvarint(dst, num)
+			dst = encoding.AppendUvarint(dst, num)
 		}
 	}
 	return dst
@@ -742,9 +797,9 @@ func (w *blockWriter) spanNames() map[string][]string {
 
 // encodeIndex builds the index object.
 func (w *blockWriter) encodeIndex(dataSize int64, bl bloom) []byte {
-	b := appendUvarint(nil, uint64(dataSize))
-	b = appendUvarint(b, uint64(w.spans))
-	b = appendUvarint(b, uint64(w.traces))
+	b := encoding.AppendUvarint(nil, uint64(dataSize))
+	b = encoding.AppendUvarint(b, uint64(w.spans))
+	b = encoding.AppendUvarint(b, uint64(w.traces))
 	b = appendDict(b, w.tab.names)
 	b = appendDict(b, w.tab.keys)
 	for id := 0; id < w.tab.keys.count(); id++ {
@@ -754,83 +809,83 @@ func (w *blockWriter) encodeIndex(dataSize int64, bl bloom) []byte {
 		}
 		b = append(b, m, t)
 	}
-	b = appendUvarint(b, uint64(len(w.tab.resources)))
+	b = encoding.AppendUvarint(b, uint64(len(w.tab.resources)))
 	for i := range w.tab.resources {
 		b = appendResource(b, &w.tab.resources[i])
 	}
-	b = appendUvarint(b, uint64(len(w.tab.scopes)))
+	b = encoding.AppendUvarint(b, uint64(len(w.tab.scopes)))
 	for i := range w.tab.scopes {
 		b = appendScope(b, &w.tab.scopes[i])
 	}
-	b = appendUvarint(b, uint64(len(w.tab.origins)))
+	b = encoding.AppendUvarint(b, uint64(len(w.tab.origins)))
 	for _, o := range w.tab.origins {
-		b = appendUvarint(b, uint64(o.res))
-		b = appendUvarint(b, uint64(o.scope))
+		b = encoding.AppendUvarint(b, uint64(o.res))
+		b = encoding.AppendUvarint(b, uint64(o.scope))
 	}
-	b = appendUvarint(b, uint64(len(w.tab.misc)))
+	b = encoding.AppendUvarint(b, uint64(len(w.tab.misc)))
 	for _, m := range w.tab.misc {
-		b = appendUvarint(b, uint64(m.kind))
-		b = appendUvarint(b, uint64(m.status))
-		b = appendUvarint(b, uint64(m.flags))
-		b = appendUvarint(b, uint64(m.dAttrs))
-		b = appendUvarint(b, uint64(m.dEvents))
-		b = appendUvarint(b, uint64(m.dLinks))
+		b = encoding.AppendUvarint(b, uint64(m.kind))
+		b = encoding.AppendUvarint(b, uint64(m.status))
+		b = encoding.AppendUvarint(b, uint64(m.flags))
+		b = encoding.AppendUvarint(b, uint64(m.dAttrs))
+		b = encoding.AppendUvarint(b, uint64(m.dEvents))
+		b = encoding.AppendUvarint(b, uint64(m.dLinks))
 	}
-	b = appendUvarint(b, uint64(len(w.groups)))
+	b = encoding.AppendUvarint(b, uint64(len(w.groups)))
 	for i := range w.groups {
 		g := &w.groups[i]
-		b = appendUvarint(b, uint64(g.rows))
-		b = appendUvarint(b, uint64(g.firstTrace))
-		b = appendUvarint(b, g.minStart)
-		b = appendUvarint(b, g.maxStart-g.minStart)
-		b = appendUvarint(b, g.minDur)
-		b = appendUvarint(b, g.maxDur-g.minDur)
-		b = appendUvarint(b, uint64(g.nstrs))
-		b = appendUvarint(b, uint64(g.cols[0].off))
+		b = encoding.AppendUvarint(b, uint64(g.rows))
+		b = encoding.AppendUvarint(b, uint64(g.firstTrace))
+		b = encoding.AppendUvarint(b, g.minStart)
+		b = encoding.AppendUvarint(b, g.maxStart-g.minStart)
+		b = encoding.AppendUvarint(b, g.minDur)
+		b = encoding.AppendUvarint(b, g.maxDur-g.minDur)
+		b = encoding.AppendUvarint(b, uint64(g.nstrs))
+		b = encoding.AppendUvarint(b, uint64(g.cols[0].off))
 		for _, ref := range g.cols {
 			b = appendPageRef(b, ref)
 		}
 	}
-	b = appendUvarint(b, uint64(len(w.tpages)))
+	b = encoding.AppendUvarint(b, uint64(len(w.tpages)))
 	for i := range w.tpages {
 		tp := &w.tpages[i]
 		b = append(b, tp.firstID[:]...)
-		b = appendUvarint(b, uint64(tp.n))
-		b = appendUvarint(b, uint64(tp.firstRow))
-		b = appendUvarint(b, uint64(tp.ref.off))
+		b = encoding.AppendUvarint(b, uint64(tp.n))
+		b = encoding.AppendUvarint(b, uint64(tp.firstRow))
+		b = encoding.AppendUvarint(b, uint64(tp.ref.off))
 		b = appendPageRef(b, tp.ref)
 	}
 	b = appendPostings(b, &w.namePost)
 	b = appendPostings(b, &w.originPost)
-	b = appendUvarint(b, uint64(len(w.vpages)))
+	b = encoding.AppendUvarint(b, uint64(len(w.vpages)))
 	for i := range w.vpages {
 		vp := &w.vpages[i]
-		b = appendUvarint(b, uint64(vp.firstHash))
-		b = appendUvarint(b, uint64(vp.n))
-		b = appendUvarint(b, uint64(vp.ref.off))
+		b = encoding.AppendUvarint(b, uint64(vp.firstHash))
+		b = encoding.AppendUvarint(b, uint64(vp.n))
+		b = encoding.AppendUvarint(b, uint64(vp.ref.off))
 		b = appendPageRef(b, vp.ref)
 	}
-	b = appendUvarint(b, uint64(bl.k))
-	b = appendUvarint(b, uint64(len(bl.words)))
+	b = encoding.AppendUvarint(b, uint64(bl.k))
+	b = encoding.AppendUvarint(b, uint64(len(bl.words)))
 	for _, x := range bl.words {
-		b = appendU64(b, x)
+		b = encoding.AppendUint64(b, x)
 	}
 	out := append(indexMagic[:], FormatVersion, 0, 0, 0)
-	out = appendUvarint(out, uint64(len(b)))
+	out = encoding.AppendUvarint(out, uint64(len(b)))
 	out = appendPage(out, b)
-	return appendU32(out, crc32c(out))
+	return encoding.AppendUint32(out, encoding.CRC32C(out))
 }
 
 func appendPageRef(b []byte, ref pageRef) []byte {
-	b = appendUvarint(b, uint64(ref.size))
-	b = appendUvarint(b, uint64(ref.raw))
-	return appendU32(b, ref.crc)
+	b = encoding.AppendUvarint(b, uint64(ref.size))
+	b = encoding.AppendUvarint(b, uint64(ref.raw))
+	return encoding.AppendUint32(b, ref.crc)
 }
 
 func appendDict(b []byte, d *strDict) []byte {
-	b = appendUvarint(b, uint64(d.count()))
+	b = encoding.AppendUvarint(b, uint64(d.count()))
 	for id := 0; id < d.count(); id++ {
-		b = appendString(b, string(d.bytes(uint32(id))))
+		b = encoding.AppendString(b, string(d.bytes(uint32(id))))
 	}
 	return b
 }

@@ -610,3 +610,27 @@ func TestJSONErrorMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanString pins the string rule every receiver shares: repair
+// invalid UTF-8 first, then cut at a rune boundary.
+func TestCleanString(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+		fix  Fix
+	}{
+		{"hello", 10, "hello", 0},
+		{"hello", 3, "hel", FixTruncated},
+		{"a\xffb", 10, "a\uFFFDb", FixRepaired},
+		{"a\xff\xfe\xfdb", 10, "a\uFFFDb", FixRepaired}, // one replacement per run
+		{"abcdef\xff\xff", 8, "abcdef", FixRepaired | FixTruncated},
+		{"héllo", 2, "h", FixTruncated},
+		{"\x80\x80", 0, "\uFFFD", FixRepaired}, // no length limit
+	} {
+		got, fix := CleanString(tc.in, tc.max)
+		if got != tc.want || fix != tc.fix {
+			t.Errorf("CleanString(%q, %d) = %q, %v; want %q, %v", tc.in, tc.max, got, fix, tc.want, tc.fix)
+		}
+	}
+}

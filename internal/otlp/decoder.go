@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/clew-dev/clew/internal/span"
@@ -120,22 +121,39 @@ func bstr(p []byte) string {
 	return unsafe.String(&p[0], len(p))
 }
 
-// name returns s capped at MaxNameBytes, counting a cut.
+// name applies the string rule (CleanString) to a name or key, capped at
+// MaxNameBytes, counting what it changed.
 func (d *Decoder) name(s string) string {
-	if len(s) > d.lim.MaxNameBytes {
-		d.res.Truncated++
-		return truncate(s, d.lim.MaxNameBytes)
+	if len(s) <= d.lim.MaxNameBytes && utf8.ValidString(s) {
+		return s
 	}
-	return s
+	out, f := CleanString(s, d.lim.MaxNameBytes)
+	d.countFix(f, true)
+	return out
 }
 
-// value returns s capped at MaxAttrValueBytes, counting a cut.
+// value applies the string rule (CleanString) to a string value, trace
+// state or status message, capped at MaxAttrValueBytes, counting what it
+// changed.
 func (d *Decoder) value(s string) string {
-	if len(s) > d.lim.MaxAttrValueBytes {
-		d.res.Truncated++
-		return truncate(s, d.lim.MaxAttrValueBytes)
+	if len(s) <= d.lim.MaxAttrValueBytes && utf8.ValidString(s) {
+		return s
 	}
-	return s
+	out, f := CleanString(s, d.lim.MaxAttrValueBytes)
+	d.countFix(f, false)
+	return out
+}
+
+func (d *Decoder) countFix(f Fix, name bool) {
+	if f&FixRepaired != 0 {
+		d.res.InvalidUTF8++
+	}
+	if f&FixTruncated != 0 {
+		d.res.Truncated++
+		if name {
+			d.res.TruncatedNames++
+		}
+	}
 }
 
 // bytesValue caps a bytes value at MaxAttrValueBytes without regard to UTF-8.
@@ -163,14 +181,15 @@ func addDropped(c *uint32, n int) {
 }
 
 // counters is a snapshot of the Result counts a rejected span must not add.
-type counters struct{ trunc, attrs, events, links int }
+type counters struct{ trunc, truncNames, utf8, attrs, events, links int }
 
 func (d *Decoder) save() counters {
-	return counters{d.res.Truncated, d.res.DroppedAttrs, d.res.DroppedEvents, d.res.DroppedLinks}
+	return counters{d.res.Truncated, d.res.TruncatedNames, d.res.InvalidUTF8, d.res.DroppedAttrs, d.res.DroppedEvents, d.res.DroppedLinks}
 }
 
 func (d *Decoder) restore(c counters) {
-	d.res.Truncated, d.res.DroppedAttrs, d.res.DroppedEvents, d.res.DroppedLinks = c.trunc, c.attrs, c.events, c.links
+	d.res.Truncated, d.res.TruncatedNames, d.res.InvalidUTF8 = c.trunc, c.truncNames, c.utf8
+	d.res.DroppedAttrs, d.res.DroppedEvents, d.res.DroppedLinks = c.attrs, c.events, c.links
 }
 
 func kindOf(v uint64) span.Kind {

@@ -24,11 +24,13 @@
 // span ID of the wrong length. A protobuf link with a wrong-length ID is
 // dropped and counted as a dropped link.
 //
-// Limits (counted in Result, which then has Modified set): strings over a
-// limit are truncated on a UTF-8 boundary; attributes, events, links and
-// array or key-value list elements over a limit are dropped. Timestamps are
-// kept as sent. Invalid UTF-8 is kept as sent by the decoders; the JSON
-// encoder replaces it with U+FFFD.
+// Limits (counted in Result, which then has Modified set): every string
+// goes through CleanString, the rule every clew receiver shares: invalid
+// UTF-8 is replaced with U+FFFD (counted in Result.InvalidUTF8), then a
+// string over its limit is truncated on a UTF-8 boundary (Result.Truncated);
+// attributes, events, links and array or key-value list elements over a
+// limit are dropped. Bytes values are not UTF-8 and are only cut.
+// Timestamps are kept as sent.
 //
 // # Protobuf mapping
 //

@@ -43,6 +43,10 @@ func DefaultLimits() Limits {
 	}
 }
 
+// WithDefaults returns l with every zero or negative field set to its
+// DefaultLimits value: the limits a Decoder, and every receiver, enforces.
+func (l Limits) WithDefaults() Limits { return l.withDefaults() }
+
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
 	if l.MaxSpansPerRequest <= 0 {
@@ -105,8 +109,13 @@ type Result struct {
 	Rejected      int
 	RejectReasons [NumReasons]int
 	// Truncated counts strings (names, keys, values) cut to a limit, and
-	// array or key-value list values cut short.
-	Truncated int
+	// array or key-value list values cut short. TruncatedNames is the part
+	// of it that were names or keys (cut to MaxNameBytes).
+	Truncated      int
+	TruncatedNames int
+	// InvalidUTF8 counts strings whose invalid UTF-8 sequences were
+	// replaced with U+FFFD (see CleanString).
+	InvalidUTF8 int
 	// DroppedAttrs, DroppedEvents and DroppedLinks count items left out
 	// because of a limit (or, for links, a malformed protobuf ID). They
 	// are also added to the Dropped* counts of the owning span, event,
@@ -123,14 +132,24 @@ type Result struct {
 	Message string
 }
 
-func (r *Result) reject(why Reason) {
+func (r *Result) reject(why Reason) { r.Reject(why) }
+
+// Reject counts one span left out for why. Decoders of other protocols
+// (Zipkin, Jaeger) report their rejections through it, so that every
+// receiver's outcome reads alike.
+func (r *Result) Reject(why Reason) {
 	r.Rejected++
 	r.RejectReasons[why]++
 }
 
+// Finish sets Modified and Message from the counts. Decoders outside this
+// package call it once they are done; DecodeProto and DecodeJSON call it
+// themselves.
+func (r *Result) Finish() { r.finish() }
+
 // finish sets Modified and Message from the counts.
 func (r *Result) finish() {
-	r.Modified = r.Rejected > 0 || r.Truncated > 0 || r.DroppedAttrs > 0 || r.DroppedEvents > 0 || r.DroppedLinks > 0
+	r.Modified = r.Rejected > 0 || r.Truncated > 0 || r.InvalidUTF8 > 0 || r.DroppedAttrs > 0 || r.DroppedEvents > 0 || r.DroppedLinks > 0
 	if !r.Modified {
 		return
 	}
@@ -164,6 +183,7 @@ func (r *Result) finish() {
 		sb.WriteString(what)
 		sb.WriteString(strconv.Itoa(n))
 	}
+	add(r.InvalidUTF8, "repaired invalid UTF-8 strings: ")
 	add(r.Truncated, "truncated values over limits: ")
 	add(r.DroppedAttrs, "dropped attributes over limits: ")
 	add(r.DroppedEvents, "dropped events over limits: ")
@@ -218,6 +238,38 @@ func (l *loc) prefix(json bool) string {
 		}
 	}
 	return s + ": "
+}
+
+// Fix says what CleanString changed.
+type Fix uint8
+
+// Fix flags.
+const (
+	// FixRepaired: the string held invalid UTF-8, replaced with U+FFFD.
+	FixRepaired Fix = 1 << iota
+	// FixTruncated: the string was longer than the limit and was cut.
+	FixTruncated
+)
+
+// CleanString is clew's one rule for strings received over any protocol
+// (OTLP, Zipkin, Jaeger): every run of invalid UTF-8 bytes is replaced
+// with one U+FFFD (OTLP requires valid UTF-8 strings, and a replaced run
+// is visible where dropping it would not be), and then a string longer
+// than max bytes is cut to at most max bytes at a rune boundary. The
+// repair comes first, so that the result is always valid UTF-8 and never
+// longer than max. A max of zero or less means no length limit. The
+// returned string may alias s.
+func CleanString(s string, max int) (string, Fix) {
+	var f Fix
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+		f |= FixRepaired
+	}
+	if max > 0 && len(s) > max {
+		s = truncate(s, max)
+		f |= FixTruncated
+	}
+	return s, f
 }
 
 // truncate cuts s to at most max bytes, backing off to a rune boundary when

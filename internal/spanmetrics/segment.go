@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"slices"
 	"time"
 
+	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/span"
 )
 
@@ -19,8 +19,6 @@ const (
 	maxFrameBytes = 64 << 20
 	maxDiskEx     = 2 // exemplars kept per bucket on disk
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // errCorrupt is wrapped by every decoding error.
 var errCorrupt = errors.New("corrupt span metrics frame")
@@ -44,7 +42,7 @@ func encodeFrame(dst []byte, hour int64, series []seriesRec, edges []edgeRec) []
 	dst = append(dst, make([]byte, frameHeader)...)
 	p := len(dst)
 	dst = append(dst, frameVersion)
-	dst = binary.AppendUvarint(dst, uint64(hour))
+	dst = encoding.AppendUvarint(dst, uint64(hour))
 
 	// String table, in first-use order.
 	idx := map[string]uint64{}
@@ -67,55 +65,52 @@ func encodeFrame(dst []byte, hour int64, series []seriesRec, edges []edgeRec) []
 		ref(r.key.Server)
 		ref(r.key.ConnectionType)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(strs)))
+	dst = encoding.AppendUvarint(dst, uint64(len(strs)))
 	for _, s := range strs {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
+		dst = encoding.AppendString(dst, s)
 	}
 	var block []byte
-	dst = binary.AppendUvarint(dst, uint64(len(series)))
+	dst = encoding.AppendUvarint(dst, uint64(len(series)))
 	for _, r := range series {
-		dst = binary.AppendUvarint(dst, idx[r.key.Service])
-		dst = binary.AppendUvarint(dst, idx[r.key.Operation])
-		dst = binary.AppendUvarint(dst, idx[r.key.Version])
+		dst = encoding.AppendUvarint(dst, idx[r.key.Service])
+		dst = encoding.AppendUvarint(dst, idx[r.key.Operation])
+		dst = encoding.AppendUvarint(dst, idx[r.key.Version])
 		dst = append(dst, byte(r.key.Kind))
 		block = encodeBuckets(block[:0], hour, r.buckets)
-		dst = binary.AppendUvarint(dst, uint64(len(block)))
-		dst = append(dst, block...)
+		dst = encoding.AppendBytes(dst, block)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(edges)))
+	dst = encoding.AppendUvarint(dst, uint64(len(edges)))
 	for _, r := range edges {
-		dst = binary.AppendUvarint(dst, idx[r.key.Client])
-		dst = binary.AppendUvarint(dst, idx[r.key.Server])
-		dst = binary.AppendUvarint(dst, idx[r.key.ConnectionType])
+		dst = encoding.AppendUvarint(dst, idx[r.key.Client])
+		dst = encoding.AppendUvarint(dst, idx[r.key.Server])
+		dst = encoding.AppendUvarint(dst, idx[r.key.ConnectionType])
 		block = encodeBuckets(block[:0], hour, r.buckets)
-		dst = binary.AppendUvarint(dst, uint64(len(block)))
-		dst = append(dst, block...)
+		dst = encoding.AppendBytes(dst, block)
 	}
 	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-p))
-	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[p:], castagnoli))
+	binary.LittleEndian.PutUint32(dst[start+4:], encoding.CRC32C(dst[p:]))
 	return dst
 }
 
 func encodeBuckets(dst []byte, hour int64, bs []*minuteBucket) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(bs)))
+	dst = encoding.AppendUvarint(dst, uint64(len(bs)))
 	for _, b := range bs {
 		dst = append(dst, byte(b.minute-hour*60))
-		dst = binary.AppendUvarint(dst, b.calls)
-		dst = binary.AppendUvarint(dst, b.errors)
-		dst = binary.AppendUvarint(dst, uint64(max(b.durSum, 0)))
+		dst = encoding.AppendUvarint(dst, b.calls)
+		dst = encoding.AppendUvarint(dst, b.errors)
+		dst = encoding.AppendUvarint(dst, uint64(max(b.durSum, 0)))
 		n := 0
 		for _, c := range b.hist {
 			if c != 0 {
 				n++
 			}
 		}
-		dst = binary.AppendUvarint(dst, uint64(n))
+		dst = encoding.AppendUvarint(dst, uint64(n))
 		prev := -1
 		for i, c := range b.hist {
 			if c != 0 {
-				dst = binary.AppendUvarint(dst, uint64(i-prev-1))
-				dst = binary.AppendUvarint(dst, c)
+				dst = encoding.AppendUvarint(dst, uint64(i-prev-1))
+				dst = encoding.AppendUvarint(dst, c)
 				prev = i
 			}
 		}
@@ -124,7 +119,7 @@ func encodeBuckets(dst []byte, hour int64, bs []*minuteBucket) []byte {
 		for _, x := range ex {
 			dst = append(dst, x.TraceID[:]...)
 			dst = append(dst, x.SpanID[:]...)
-			dst = binary.AppendUvarint(dst, uint64(max(x.Duration, 0)))
+			dst = encoding.AppendUvarint(dst, uint64(max(x.Duration, 0)))
 			if x.Error {
 				dst = append(dst, 1)
 			} else {
@@ -135,57 +130,15 @@ func encodeBuckets(dst []byte, hour int64, bs []*minuteBucket) []byte {
 	return dst
 }
 
-// decbuf reads a payload; the first failure sticks in err and every later
-// read returns zero.
-type decbuf struct {
-	b   []byte
-	err error
-}
+// corruptf records a failed check of meaning (what was wrong) in d.
+func corruptf(d *encoding.Decbuf, what string) { d.Fail(errors.New(what)) }
 
-func (d *decbuf) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s", errCorrupt, what)
+// decodeErr wraps d's error, if any, in errCorrupt.
+func decodeErr(d *encoding.Decbuf) error {
+	if err := d.Err(); err != nil {
+		return fmt.Errorf("%w: %w", errCorrupt, err)
 	}
-	d.b = nil
-}
-
-func (d *decbuf) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decbuf) byte1() byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) < 1 {
-		d.fail("short")
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *decbuf) bytes(n uint64) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("length past the end")
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
+	return nil
 }
 
 // frameVisitor receives a frame's contents. wantSeries and wantEdge choose
@@ -201,119 +154,106 @@ type frameVisitor struct {
 // decodeFrame decodes one frame's payload (after the header and the
 // checksum check) and checks it belongs to hour.
 func decodeFrame(payload []byte, hour int64, v *frameVisitor) error {
-	d := &decbuf{b: payload}
-	if ver := d.byte1(); d.err == nil && ver != frameVersion {
+	dec := encoding.NewDecbuf(payload)
+	d := &dec
+	if ver := d.Byte(); d.Err() == nil && ver != frameVersion {
 		return fmt.Errorf("%w: version %d", errCorrupt, ver)
 	}
-	if h := d.uvarint(); d.err == nil && int64(h) != hour {
+	if h := d.Uvarint(); d.Err() == nil && int64(h) != hour {
 		return fmt.Errorf("%w: frame of hour %d in the file of hour %d", errCorrupt, h, hour)
 	}
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail("string count")
-	}
+	n := d.Count(1) // strings
 	strs := make([]string, 0, min(n, 1<<16))
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		strs = append(strs, string(d.bytes(d.uvarint())))
+	for i := 0; i < n && d.Err() == nil; i++ {
+		strs = append(strs, d.UvarintString())
 	}
 	str := func(i uint64) string {
 		if i >= uint64(len(strs)) {
-			d.fail("string index")
+			corruptf(d, "string index")
 			return ""
 		}
 		return strs[i]
 	}
 	var mb minuteBucket
-	n = d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail("series count")
-	}
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		k := Key{Service: str(d.uvarint()), Operation: str(d.uvarint()), Version: str(d.uvarint()), Kind: span.Kind(d.byte1())}
-		blk := d.bytes(d.uvarint())
-		if d.err != nil || v.wantSeries == nil || !v.wantSeries(k) {
+	n = d.Count(1) // series
+	for i := 0; i < n && d.Err() == nil; i++ {
+		k := Key{Service: str(d.Uvarint()), Operation: str(d.Uvarint()), Version: str(d.Uvarint()), Kind: span.Kind(d.Byte())}
+		blk := d.UvarintBytes()
+		if d.Err() != nil || v.wantSeries == nil || !v.wantSeries(k) {
 			continue
 		}
 		if err := decodeBuckets(blk, hour, &mb, func(b *minuteBucket) { v.onSeries(k, b) }); err != nil {
 			return err
 		}
 	}
-	n = d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail("edge count")
-	}
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		k := EdgeKey{Client: str(d.uvarint()), Server: str(d.uvarint()), ConnectionType: str(d.uvarint())}
-		blk := d.bytes(d.uvarint())
-		if d.err != nil || v.wantEdge == nil || !v.wantEdge(k) {
+	n = d.Count(1) // edges
+	for i := 0; i < n && d.Err() == nil; i++ {
+		k := EdgeKey{Client: str(d.Uvarint()), Server: str(d.Uvarint()), ConnectionType: str(d.Uvarint())}
+		blk := d.UvarintBytes()
+		if d.Err() != nil || v.wantEdge == nil || !v.wantEdge(k) {
 			continue
 		}
 		if err := decodeBuckets(blk, hour, &mb, func(b *minuteBucket) { v.onEdge(k, b) }); err != nil {
 			return err
 		}
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("trailing bytes")
+	if d.Err() == nil && d.Len() != 0 {
+		corruptf(d, "trailing bytes")
 	}
-	return d.err
+	return decodeErr(d)
 }
 
 func decodeBuckets(blk []byte, hour int64, mb *minuteBucket, fn func(*minuteBucket)) error {
-	d := &decbuf{b: blk}
-	n := d.uvarint()
-	if n > uint64(len(blk)) {
-		d.fail("bucket count")
-	}
-	for i := uint64(0); i < n && d.err == nil; i++ {
+	dec := encoding.NewDecbuf(blk)
+	d := &dec
+	n := d.Count(1) // buckets
+	for i := 0; i < n && d.Err() == nil; i++ {
 		*mb = minuteBucket{}
-		min := d.byte1()
+		min := d.Byte()
 		if min >= 60 {
-			d.fail("minute")
+			corruptf(d, "minute")
 		}
 		mb.minute = hour*60 + int64(min)
-		mb.calls = d.uvarint()
-		mb.errors = d.uvarint()
-		mb.durSum = time.Duration(d.uvarint())
-		nh := d.uvarint()
-		if nh > numBuckets {
-			d.fail("histogram length")
-		}
+		mb.calls = d.Uvarint()
+		mb.errors = d.Uvarint()
+		mb.durSum = time.Duration(d.Uvarint())
+		nh := d.Limit(numBuckets) // histogram length
 		idx := -1
-		for j := uint64(0); j < nh && d.err == nil; j++ {
-			delta := d.uvarint()
+		for j := uint64(0); j < nh && d.Err() == nil; j++ {
+			delta := d.Uvarint()
 			if delta >= numBuckets {
-				d.fail("histogram index")
+				corruptf(d, "histogram index")
 				break
 			}
 			idx += int(delta) + 1
 			if idx >= numBuckets {
-				d.fail("histogram index")
+				corruptf(d, "histogram index")
 				break
 			}
-			mb.hist[idx] = d.uvarint()
+			mb.hist[idx] = d.Uvarint()
 		}
-		ne := d.byte1()
+		ne := d.Byte()
 		if ne > maxDiskEx {
-			d.fail("exemplar count")
+			corruptf(d, "exemplar count")
 		}
-		for j := byte(0); j < ne && d.err == nil; j++ {
+		for j := byte(0); j < ne && d.Err() == nil; j++ {
 			var x Exemplar
-			copy(x.TraceID[:], d.bytes(16))
-			copy(x.SpanID[:], d.bytes(8))
-			x.Duration = time.Duration(d.uvarint())
-			x.Error = d.byte1() != 0
-			if d.err == nil {
+			copy(x.TraceID[:], d.Bytes(16))
+			copy(x.SpanID[:], d.Bytes(8))
+			x.Duration = time.Duration(d.Uvarint())
+			x.Error = d.Byte() != 0
+			if d.Err() == nil {
 				mb.ex.observe(&x)
 			}
 		}
-		if d.err == nil {
+		if d.Err() == nil {
 			fn(mb)
 		}
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("trailing bytes in bucket block")
+	if d.Err() == nil && d.Len() != 0 {
+		corruptf(d, "trailing bytes in bucket block")
 	}
-	return d.err
+	return decodeErr(d)
 }
 
 // nextFrame splits the first frame off b: its payload, the rest, and
@@ -329,7 +269,7 @@ func nextFrame(b []byte) (payload, rest []byte, ok bool) {
 		return nil, b, false
 	}
 	p := b[frameHeader : frameHeader+int(n)]
-	if crc32.Checksum(p, castagnoli) != sum {
+	if encoding.CRC32C(p) != sum {
 		return nil, b, false
 	}
 	return p, b[frameHeader+int(n):], true

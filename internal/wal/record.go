@@ -2,7 +2,8 @@ package wal
 
 import (
 	"encoding/binary"
-	"hash/crc32"
+
+	"github.com/clew-dev/clew/internal/encoding"
 )
 
 // The on-disk layout is described byte by byte in docs/format/wal.md; keep
@@ -27,10 +28,6 @@ const (
 // reader ever allocates for a record whose length field is damaged.
 const MaxRecordSize = 1 << 30
 
-// castagnoli is the CRC32-C table; hash/crc32 uses the SSE4.2 / ARMv8 CRC
-// instructions for it.
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // appendSegmentHeader appends the segment header to dst.
 func appendSegmentHeader(dst []byte) []byte {
 	dst = append(dst, segmentMagic...)
@@ -41,7 +38,7 @@ func appendSegmentHeader(dst []byte) []byte {
 // payload. Covering the length means an all-zero header (a zero-filled tail)
 // never checks out: CRC32-C of four zero bytes is 0x48674bc7, not zero.
 func recordChecksum(lenBytes, payload []byte) uint32 {
-	return crc32.Update(crc32.Update(0, castagnoli, lenBytes), castagnoli, payload)
+	return encoding.UpdateCRC32C(encoding.CRC32C(lenBytes), payload)
 }
 
 // putRecordHeader writes the record header for payload into hdr, which must
