@@ -14,39 +14,25 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storage"
 )
-
-// Querier is what the API reads from: one tenant's store.
-type Querier interface {
-	Search(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error)
-	SearchPage(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error)
-	FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error)
-	ScanSpans(ctx context.Context, q *search.Query, cols store.Columns, fn func(*span.Span) bool) error
-	Services(ctx context.Context) ([]string, error)
-	SpanNames(ctx context.Context, service string) ([]string, error)
-	AttrKeys(ctx context.Context, scope search.Scope) ([]string, error)
-	AttrValues(ctx context.Context, scope search.Scope, key string, limit int) ([]span.Value, error)
-	Flush(ctx context.Context) error
-	Compact(ctx context.Context)
-	RunRetention(ctx context.Context)
-	Stats() store.Stats
-}
 
 // API serves the native query API.
 type API struct {
-	db     Querier
+	db     storage.Reader
+	admin  storage.Admin // nil: no status or admin endpoints
 	log    *slog.Logger
 	now    func() time.Time
 	limits Limits
 }
 
-// New returns the API over db with the default limits.
-func New(db Querier, logger *slog.Logger) *API {
+// New returns the API over db with the default limits. The status and
+// admin endpoints run on admin; with a nil admin they are not registered.
+func New(db storage.Reader, admin storage.Admin, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{db: db, log: logger.With("component", "api"), now: time.Now, limits: DefaultLimits()}
+	return &API{db: db, admin: admin, log: logger.With("component", "api"), now: time.Now, limits: DefaultLimits()}
 }
 
 // SetLimits sets the limits of each request; zero fields take their
@@ -62,6 +48,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/span-names", a.spanNames)
 	mux.HandleFunc("GET /api/v1/attributes", a.attrKeys)
 	mux.HandleFunc("GET /api/v1/attributes/{key}/values", a.attrValues)
+	if a.admin == nil {
+		return
+	}
 	mux.HandleFunc("GET /api/v1/status", a.status)
 	mux.HandleFunc("POST /api/v1/admin/flush", a.flush)
 	mux.HandleFunc("POST /api/v1/admin/compact", a.compact)
@@ -187,7 +176,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		// Cut by the span limit: the page ends early, and the cursor
 		// continues after its last trace.
 		last := res.Hits[n-1]
-		out.NextCursor = encodeCursor(store.Cursor{Start: last.Start, TraceID: last.TraceID})
+		out.NextCursor = encodeCursor(storage.Cursor{Start: last.Start, TraceID: last.TraceID})
 		out.Warning = SpanLimitMessage(n, len(res.Hits), a.limits.MaxSpansPerQuery) + "; continue with nextCursor"
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -196,7 +185,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 // summarize loads each hit's whole trace (two at a time) and summarizes
 // it. It stops early, returning fewer summaries than hits, when the next
 // trace would take the spans loaded past MaxSpansPerQuery.
-func (a *API) summarize(ctx context.Context, res store.SearchResult, full bool) ([]TraceSummary, error) {
+func (a *API) summarize(ctx context.Context, res storage.SearchResult, full bool) ([]TraceSummary, error) {
 	ids := make([]span.TraceID, len(res.Hits))
 	for i, h := range res.Hits {
 		ids[i] = h.TraceID
@@ -300,11 +289,11 @@ func (a *API) attrValues(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.db.Stats())
+	writeJSON(w, http.StatusOK, a.admin.Stats())
 }
 
 func (a *API) flush(w http.ResponseWriter, r *http.Request) {
-	if err := a.db.Flush(r.Context()); err != nil {
+	if err := a.admin.Flush(r.Context()); err != nil {
 		a.writeQueryError(w, r, err)
 		return
 	}
@@ -312,12 +301,12 @@ func (a *API) flush(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) compact(w http.ResponseWriter, r *http.Request) {
-	a.db.Compact(r.Context())
+	a.admin.Compact(r.Context())
 	writeJSON(w, http.StatusOK, map[string]string{"status": "compacted"})
 }
 
 func (a *API) retention(w http.ResponseWriter, r *http.Request) {
-	a.db.RunRetention(r.Context())
+	a.admin.RunRetention(r.Context())
 	writeJSON(w, http.StatusOK, map[string]string{"status": "retention applied"})
 }
 

@@ -57,7 +57,7 @@ func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	db := testutil.OpenStore(t, fixture())
 	mux := http.NewServeMux()
-	a := New(db, nil)
+	a := New(db, db, nil)
 	a.now = func() time.Time { return time.Unix(0, 1_764_000_000_000_000_000).Add(time.Hour) }
 	a.Register(mux)
 	srv := httptest.NewServer(mux)
@@ -197,7 +197,7 @@ func FuzzParseSearch(f *testing.F) {
 // warning, and nextCursor continues after it).
 func TestLimits(t *testing.T) {
 	db := testutil.OpenStore(t, fixture())
-	a := New(db, nil)
+	a := New(db, db, nil)
 	a.SetLimits(Limits{MaxTracesPerSearch: 5, MaxSpansPerQuery: 1})
 	mux := http.NewServeMux()
 	a.Register(mux)

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // Limits bound the work and the memory of one query request, in every
@@ -28,7 +29,7 @@ type Limits struct {
 	// query streams from span columns (MaxSpansPerScan).
 	MaxSpansPerQuery int `yaml:"max_spans_per_query"`
 	// MaxSpansPerScan bounds the spans a TraceQL metrics query reads from
-	// span columns (store.DB.ScanSpans). Such a scan holds no trace in
+	// span columns (storage.Reader.ScanSpans). Such a scan holds no trace in
 	// memory, only its series, so memory does not grow with it, only
 	// time; the bound is far larger (and the query timeout bounds the
 	// time as well). Past it the result is partial.
@@ -114,7 +115,7 @@ func SpanLimitMessage(kept, asked, maxSpans int) string {
 // batches[i] is ids[i]'s trace, nil when not found; len(batches) <
 // len(ids) when the limit cut the list. At most maxSpans plus one window
 // of traces are held at once.
-func LoadTracesLimited(ctx context.Context, db Querier, ids []span.TraceID, concurrency, maxSpans int) ([]*span.Batch, error) {
+func LoadTracesLimited(ctx context.Context, db storage.Reader, ids []span.TraceID, concurrency, maxSpans int) ([]*span.Batch, error) {
 	concurrency = max(concurrency, 1)
 	out := make([]*span.Batch, 0, len(ids))
 	total := 0

@@ -13,7 +13,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // Limits on search requests.
@@ -25,7 +25,7 @@ const (
 
 // parseSearch turns the query string of GET /api/v1/search into a compiled
 // query, a page size (at most maxLimit) and an optional cursor.
-func parseSearch(v url.Values, now time.Time, maxLimit int) (*search.Query, int, *store.Cursor, error) {
+func parseSearch(v url.Values, now time.Time, maxLimit int) (*search.Query, int, *storage.Cursor, error) {
 	q := &search.Query{}
 	for k, vals := range v {
 		for _, s := range vals {
@@ -94,7 +94,7 @@ func parseSearch(v url.Values, now time.Time, maxLimit int) (*search.Query, int,
 			return nil, 0, nil, fmt.Errorf("limit %q: want an integer from 1 to %d (query.max_traces_per_search)", s, maxLimit)
 		}
 	}
-	var cur *store.Cursor
+	var cur *storage.Cursor
 	if s := v.Get("cursor"); s != "" {
 		c, err := decodeCursor(s)
 		if err != nil {
@@ -245,7 +245,7 @@ func parseTime(s string) (uint64, error) {
 	return uint64(t.UnixNano()), nil
 }
 
-func encodeCursor(c store.Cursor) string {
+func encodeCursor(c storage.Cursor) string {
 	var b [24]byte
 	binary.BigEndian.PutUint64(b[:8], c.Start)
 	copy(b[8:], c.TraceID[:])
@@ -254,12 +254,12 @@ func encodeCursor(c store.Cursor) string {
 
 var errBadCursor = errors.New("cursor is malformed: pass nextCursor from a previous answer unchanged")
 
-func decodeCursor(s string) (store.Cursor, error) {
+func decodeCursor(s string) (storage.Cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || len(b) != 24 {
-		return store.Cursor{}, errBadCursor
+		return storage.Cursor{}, errBadCursor
 	}
-	var c store.Cursor
+	var c storage.Cursor
 	c.Start = binary.BigEndian.Uint64(b[:8])
 	copy(c.TraceID[:], b[8:])
 	return c, nil

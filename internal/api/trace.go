@@ -9,6 +9,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // appendTraceJSON renders spans as an OTLP JSON TracesData object.
@@ -29,7 +30,7 @@ func summarizeTrace(id span.TraceID, spans []span.Span) TraceSummary {
 	for i := range spans {
 		ids[spans[i].SpanID] = struct{}{}
 	}
-	var start, end uint64 = spans[0].StartUnixNano, spans[0].EndUnixNano
+	start, end := spans[0].StartUnixNano, spans[0].EndUnixNano
 	root, orphan := -1, -1
 	var svcs []ServiceStat
 	for i := range spans {
@@ -88,7 +89,7 @@ func summarizeTrace(id span.TraceID, spans []span.Span) TraceSummary {
 // LoadTraces loads the traces ids names from db, at most concurrency at a
 // time, keeping their order. A trace that is not found (deleted by
 // retention since the search, or never stored) has a nil batch.
-func LoadTraces(ctx context.Context, db Querier, ids []span.TraceID, concurrency int) ([]*span.Batch, error) {
+func LoadTraces(ctx context.Context, db storage.Reader, ids []span.TraceID, concurrency int) ([]*span.Batch, error) {
 	out := make([]*span.Batch, len(ids))
 	errs := make([]error, len(ids))
 	sem := make(chan struct{}, max(concurrency, 1))

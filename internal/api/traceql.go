@@ -16,6 +16,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/engine"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/traceql"
 )
 
@@ -133,7 +134,7 @@ func (a *API) searchTraceQL(w http.ResponseWriter, r *http.Request) {
 		offset = cur.offset
 	}
 	want := offset + limit + 1
-	budget := &spanBudget{Querier: a.db}
+	budget := &spanBudget{Reader: a.db}
 	budget.left.Store(int64(a.limits.MaxSpansPerQuery))
 	eng := engine.New(budget, engine.Config{MaxCandidates: a.limits.MaxCandidateTraces})
 	res, err := eng.Search(r.Context(), engine.SearchRequest{Query: pq, Start: lo, End: hi, Limit: want, SpansPerSpanset: 1})
@@ -292,7 +293,7 @@ func (c *traceQLCursor) before(tr engine.Trace) bool {
 // until the spans loaded reach the budget, after which it loads no more
 // (the engine sees them as gone) and remembers that it cut the query.
 type spanBudget struct {
-	Querier
+	storage.Reader
 	left atomic.Int64
 	cut  atomic.Bool
 }
@@ -302,7 +303,7 @@ func (b *spanBudget) FindTrace(ctx context.Context, id span.TraceID) (*span.Batc
 		b.cut.Store(true)
 		return nil, false, nil
 	}
-	tr, found, err := b.Querier.FindTrace(ctx, id)
+	tr, found, err := b.Reader.FindTrace(ctx, id)
 	if found {
 		b.left.Add(-int64(len(tr.Spans)))
 	}

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // TestTraceQLSearchGolden pins the answers of GET /api/v1/search?q=.
@@ -88,7 +88,7 @@ func TestTraceQLCursorRoundTrip(t *testing.T) {
 	if err != nil || got != c {
 		t.Fatalf("decode(encode(%+v)) = %+v, %v", c, got, err)
 	}
-	for _, bad := range []string{"", "AAAA", encodeCursor(store.Cursor{Start: 1}), c.encode()[:10]} {
+	for _, bad := range []string{"", "AAAA", encodeCursor(storage.Cursor{Start: 1}), c.encode()[:10]} {
 		if _, err := decodeTraceQLCursor(bad); err == nil {
 			t.Errorf("decodeTraceQLCursor(%q) accepted a bad cursor", bad)
 		}

@@ -21,12 +21,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/thanos-io/objstore/providers/filesystem"
 	"google.golang.org/grpc"
 
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/detect"
+	"github.com/clew-dev/clew/internal/fsbucket"
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/insight"
 	"github.com/clew-dev/clew/internal/jaeger"
@@ -117,7 +117,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	buildInfo.Set(1)
 	reg.MustRegister(buildInfo)
 
-	bkt, err := filesystem.NewBucket(filepath.Join(cfg.DataDir, "blocks"))
+	// The durable bucket keeps the filesystem bucket's layout: data
+	// directories written before it are read as they are.
+	bkt, err := fsbucket.Open(filepath.Join(cfg.DataDir, "blocks"), fsbucket.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("open block bucket: %w", err)
 	}
@@ -151,7 +153,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		defer sm.Close() // idempotent; the shutdown below closes it first
 	}
 
-	recv := ingest.NewReceiver(cfg.Ingest, cfg.Tenant, appender{db, sm}, log, reg)
+	core := ingest.NewCore(cfg.Ingest, cfg.Tenant, appender{db, sm}, log, reg) // every receiver goes through it
+	recv := ingest.NewReceiver(core)
 	var ready atomic.Bool
 
 	// Listen on everything first so that a busy port fails fast.
@@ -211,7 +214,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	mux := http.NewServeMux()
 	// Every query API shares the query limits (cfg.Query).
-	napi := api.New(db, log)
+	napi := api.New(db, db, log)
 	napi.SetLimits(cfg.Query)
 	napi.Register(mux)
 	insight.New(db, insight.Config{}, log).Register(mux)
@@ -220,7 +223,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	// history and the stored traces; off without span metrics.
 	var det *detect.Detector
 	if sm != nil && cfg.Detect.Enabled {
-		det = detect.New(cfg.Detect, sm, db, db, detect.Options{Logger: log})
+		det = detect.New(cfg.Detect, sm, db, detect.Options{Logger: log})
 		det.Start()
 	}
 	detect.NewHandler(det).Register(mux)
@@ -272,11 +275,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var zipkinSrv *http.Server
 	if lnZipkin != nil {
 		zmux := http.NewServeMux()
-		zapi := zipkin.New(cfg.Ingest, cfg.Tenant, appender{db, sm}, db, log, reg)
+		zapi := zipkin.New(core, db, log)
 		if sm != nil {
 			zapi.SetDependencies(zipkinDeps{sm})
 		}
-		zapi.ShareBudget(recv.Budget())
 		zapi.Register(zmux)
 		zipkinSrv = newHTTPServer(zmux)
 	}
@@ -286,8 +288,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var jaegerGRPCSrv *grpc.Server
 	var jaegerHTTPSrv *http.Server
 	if lnJaegerGRPC != nil || lnJaegerHTTP != nil {
-		jrecv := jaegeringest.New(cfg.Ingest, cfg.Tenant, appender{db, sm}, log, reg)
-		jrecv.ShareBudget(recv.Budget())
+		jrecv := jaegeringest.New(core)
 		if lnJaegerGRPC != nil {
 			jaegerGRPCSrv = jrecv.NewGRPCServer()
 		}

@@ -35,7 +35,7 @@ var queryRoutes = []string{
 func queryMux(t testing.TB) *http.ServeMux {
 	db := testutil.OpenStore(t, testutil.TraceQLFixture())
 	mux := http.NewServeMux()
-	api.New(db, nil).Register(mux)
+	api.New(db, db, nil).Register(mux)
 	jaeger.New(db, nil).Register(mux, "/jaeger")
 	tempo.New(db, nil).Register(mux, "/tempo")
 	return mux

@@ -26,7 +26,7 @@ import (
 func TestQueryPort(t *testing.T) {
 	db := testutil.OpenStore(t, testutil.TraceQLFixture())
 	mux := http.NewServeMux()
-	api.New(db, nil).Register(mux)
+	api.New(db, db, nil).Register(mux)
 	japi := jaeger.New(db, nil)
 	japi.Register(mux, "/jaeger")
 	tempo.New(db, nil).Register(mux, "/tempo")

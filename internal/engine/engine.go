@@ -1,8 +1,9 @@
-// Package engine executes TraceQL queries (internal/traceql) over clew's
-// store. It pushes a superset of each needed spanset filter down to the
+// Package engine executes TraceQL queries (internal/traceql) over a
+// storage.Reader (internal/storage: the store, or anything keeping its
+// read contract). It pushes a superset of each needed spanset filter down to the
 // store's native search (traceql.SpansetFilter.Pushdown), evaluated on
 // block columns. Metrics queries whose pipeline needs each span alone
-// stream the matching spans' columns (Source.ScanSpans) and aggregate them
+// stream the matching spans' columns (storage.Reader.ScanSpans) and aggregate them
 // with bounded memory; every other query loads the candidate traces
 // (newest time slices first for searches), builds their span trees and
 // evaluates the whole query with TraceQL semantics: spanset filters,
@@ -22,27 +23,9 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/traceql"
 )
-
-// Source is what the engine reads: one tenant's store (api.Querier
-// satisfies it). Search returns matching traces newest first, a page at a
-// time; FindTrace returns a whole trace in start order; ScanSpans streams
-// the matching spans' columns without loading traces (see
-// store.DB.ScanSpans: fn may run concurrently and must copy what it
-// keeps). All must be safe for concurrent use; the engine only reads what
-// they return.
-type Source interface {
-	Search(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error)
-	// SearchPage is Search without the exact total: the engine pages
-	// through candidates and never needs it (see store.DB.SearchPage).
-	SearchPage(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error)
-	FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error)
-	ScanSpans(ctx context.Context, q *search.Query, cols store.Columns, fn func(*span.Span) bool) error
-}
-
-var _ Source = (*store.DB)(nil)
 
 // Config bounds the work of one query.
 type Config struct {
@@ -60,7 +43,7 @@ type Config struct {
 	// MaxSpans, when positive, bounds the spans a metrics query reads
 	// from span columns (see Metrics); at the bound the scan stops and
 	// the result is marked SpansLimited. Queries that load traces are
-	// bounded by MaxCandidates (and by what their Source loads) instead.
+	// bounded by MaxCandidates (and by what their Reader loads) instead.
 	MaxSpans int
 }
 
@@ -70,10 +53,13 @@ func DefaultConfig() Config {
 	return Config{MaxCandidates: 5000, Workers: 2, MaxExemplars: 10, MaxSeries: 1000}
 }
 
-// Engine executes TraceQL queries over a Source. It is safe for concurrent
-// use.
+// Engine executes TraceQL queries over a storage.Reader. It is safe for
+// concurrent use. It relies on the Reader's contract: Search and
+// SearchPage pages newest first with cursors that neither skip nor repeat
+// a trace, FindTrace batches it may keep, and ScanSpans callbacks that run
+// concurrently on borrowed spans (copied before they are kept).
 type Engine struct {
-	src Source
+	src storage.Reader
 	cfg Config
 	// noPushdown and noSpanScan turn the optimizations off, for tests
 	// that compare their results with the plain evaluation.
@@ -81,7 +67,7 @@ type Engine struct {
 }
 
 // New returns an engine over src. Zero fields of cfg take their defaults.
-func New(src Source, cfg Config) *Engine {
+func New(src storage.Reader, cfg Config) *Engine {
 	def := DefaultConfig()
 	if cfg.MaxCandidates <= 0 {
 		cfg.MaxCandidates = def.MaxCandidates
@@ -366,7 +352,7 @@ func (e *Engine) scan(ctx context.Context, p *program, start, end uint64, res *S
 // sets *truncated if more candidates remained.
 func (e *Engine) candidates(ctx context.Context, queries []search.Query, remaining *int, truncated *bool) func() ([]span.TraceID, bool, error) {
 	if len(queries) == 1 {
-		var cur *store.Cursor
+		var cur *storage.Cursor
 		page := 100
 		done := false
 		return func() ([]span.TraceID, bool, error) {
@@ -405,7 +391,7 @@ func (e *Engine) candidates(ctx context.Context, queries []search.Query, remaini
 		}
 		gathered = true
 		for i := range queries {
-			var cur *store.Cursor
+			var cur *storage.Cursor
 			for {
 				r, err := e.src.SearchPage(ctx, &queries[i], 1000, cur)
 				if err != nil {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/traceql"
 )
 
@@ -108,4 +108,4 @@ func TestSpanLocal(t *testing.T) {
 	}
 }
 
-func fmtCols(c store.Columns) string { return fmt.Sprint(c) }
+func fmtCols(c storage.Columns) string { return fmt.Sprint(c) }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/traceql"
 )
 
@@ -21,11 +21,11 @@ import (
 // parent., no structural operators, no aggregates, by() or coalesce(),
 // no childCount, nested-set or trace-level intrinsics other than
 // trace:id). It returns the columns the evaluation reads.
-func (p *program) spanLocal() (store.Columns, bool) {
+func (p *program) spanLocal() (storage.Columns, bool) {
 	if p.metrics == nil {
-		return store.Columns{}, false
+		return storage.Columns{}, false
 	}
-	var cols store.Columns
+	var cols storage.Columns
 	keys := map[string]bool{}
 	ok := true
 	field := func(e traceql.Expr) {
@@ -180,7 +180,7 @@ var spanViews = sync.Pool{New: func() any {
 // possibly concurrently, with a one-span trace for each span that passes
 // the span-local pipeline. It returns the number of spans read and
 // whether MaxSpans stopped the scan.
-func (e *Engine) scanLocal(ctx context.Context, p *program, start, end uint64, cols store.Columns, fn func(v *spanView) bool) (int64, bool, error) {
+func (e *Engine) scanLocal(ctx context.Context, p *program, start, end uint64, cols storage.Columns, fn func(v *spanView) bool) (int64, bool, error) {
 	queries := plan(p.q)
 	if e.noPushdown {
 		queries = []search.Query{{}}

@@ -3,7 +3,7 @@
 // (/explain/{traceID}), the critical path of an operation aggregated over
 // many traces (/criticalpath), attribute ranking between two selections of
 // spans (/attributes/rank) and instrumentation quality per service
-// (/quality). It fetches traces from the store (api.Querier; TraceQL
+// (/quality). It fetches traces from the store (storage.Reader; TraceQL
 // selections through internal/engine), bounds the work of each request,
 // and leaves the analysis itself to internal/analysis. It also holds the
 // client of `clew explain`. See docs/api.md, "Trace analysis".
@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/analysis"
-	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // Config bounds the work of each analysis request.
@@ -75,7 +75,7 @@ func (c Config) withDefaults() Config {
 
 // Server serves the analysis endpoints.
 type Server struct {
-	db  api.Querier
+	db  storage.Reader
 	cfg Config
 	log *slog.Logger
 	now func() time.Time
@@ -83,7 +83,7 @@ type Server struct {
 
 // New returns a server over db. Zero fields of cfg take their defaults; a
 // nil logger discards logs.
-func New(db api.Querier, cfg Config, logger *slog.Logger) *Server {
+func New(db storage.Reader, cfg Config, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -217,7 +217,7 @@ func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // loader loads traces for one request within its span budget.
 type loader struct {
-	db      api.Querier
+	db      storage.Reader
 	workers int
 	left    atomic.Int64
 	cut     atomic.Bool

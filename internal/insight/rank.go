@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/analysis"
-	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/engine"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/traceql"
 )
 
@@ -63,7 +63,7 @@ const maxSpansPerTrace = 10_000
 // budgetSource is the engine's source for one request: its trace loads
 // count against the request's span budget.
 type budgetSource struct {
-	api.Querier
+	storage.Reader
 	l *loader
 }
 
@@ -72,7 +72,7 @@ func (b budgetSource) FindTrace(ctx context.Context, id span.TraceID) (*span.Bat
 		b.l.cut.Store(true)
 		return nil, false, nil
 	}
-	tr, found, err := b.Querier.FindTrace(ctx, id)
+	tr, found, err := b.Reader.FindTrace(ctx, id)
 	if found {
 		b.l.left.Add(-int64(len(tr.Spans)))
 	}

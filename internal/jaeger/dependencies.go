@@ -65,7 +65,7 @@ func (a *API) dependencies(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, d := range deps {
-			links = append(links, dependencyLink{Parent: d.Parent, Child: d.Child, CallCount: d.CallCount})
+			links = append(links, dependencyLink(d))
 		}
 	}
 	writeJSON(w, http.StatusOK, legacyResponse{Data: links})

@@ -20,11 +20,12 @@ import (
 
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // API serves the Jaeger-compatible query APIs.
 type API struct {
-	db     api.Querier
+	db     storage.Reader
 	log    *slog.Logger
 	limits api.Limits
 	deps   DependencySource // nil: no dependency graph
@@ -32,7 +33,7 @@ type API struct {
 
 // New returns the Jaeger API over db with the default limits. A nil logger
 // discards logs.
-func New(db api.Querier, logger *slog.Logger) *API {
+func New(db storage.Reader, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

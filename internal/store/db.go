@@ -175,11 +175,15 @@ func (db *DB) readerOptions() block.ReaderOptions {
 	return block.ReaderOptions{Cache: db.cache, LocalRoot: db.localRoot}
 }
 
-// localRoot returns the directory a filesystem bucket keeps its objects
-// in, or "" for other buckets. objstore does not export it; its Name is
-// "fs: <root>". A wrong guess costs only speed: a Reader that cannot open
-// its data file reads through the bucket.
+// localRoot returns the directory a local bucket keeps its objects in, or
+// "" for other buckets: a bucket's LocalDir method (the durable local
+// bucket's), else a filesystem bucket's Name "fs: <root>" (objstore does
+// not export the root). A wrong guess costs only speed: a Reader that
+// cannot open its data file reads through the bucket.
 func localRoot(bkt objstore.Bucket) string {
+	if l, ok := bkt.(interface{ LocalDir() string }); ok {
+		return l.LocalDir()
+	}
 	fb, ok := bkt.(*filesystem.Bucket)
 	if !ok {
 		return ""
@@ -615,25 +619,4 @@ func (db *DB) Close() error {
 	db.closeBlocks()
 	db.mu.Unlock()
 	return err
-}
-
-// Stats describes the store for status pages and tests.
-type Stats struct {
-	HeadSpans      int
-	PendingFlushes int
-	Blocks         []block.Meta
-}
-
-// Stats returns a snapshot of the store's state.
-func (db *DB) Stats() Stats {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	s := Stats{PendingFlushes: len(db.flushing)}
-	db.head.mu.RLock()
-	s.HeadSpans = db.head.b.Len()
-	db.head.mu.RUnlock()
-	for _, b := range db.blocks {
-		s.Blocks = append(s.Blocks, b.meta)
-	}
-	return s
 }

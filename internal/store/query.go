@@ -38,6 +38,9 @@ func (db *DB) snapshot() ([]source, func()) {
 func (db *DB) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
 	start := time.Now()
 	defer func() { db.m.queryDuration.WithLabelValues("trace_by_id").Observe(time.Since(start).Seconds()) }()
+	if err := db.enter(ctx); err != nil {
+		return nil, false, fmt.Errorf("find trace %s: %w", id, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, db.cfg.QueryTimeout)
 	defer cancel()
 	srcs, release := db.snapshot()
@@ -50,6 +53,9 @@ func (db *DB) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool
 			return nil, false, fmt.Errorf("find trace %s: %w", id, err)
 		}
 		found = found || ok
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("find trace %s: %w", id, err)
 	}
 	if !found {
 		return nil, false, nil
@@ -96,6 +102,9 @@ func (db *DB) AttrKeys(ctx context.Context, scope search.Scope) ([]string, error
 func (db *DB) union(ctx context.Context, kind string, f func(source) ([]string, error)) ([]string, error) {
 	start := time.Now()
 	defer func() { db.m.queryDuration.WithLabelValues(kind).Observe(time.Since(start).Seconds()) }()
+	if err := db.enter(ctx); err != nil {
+		return nil, err
+	}
 	srcs, release := db.snapshot()
 	defer release()
 	seen := map[string]struct{}{}
@@ -124,6 +133,9 @@ func (db *DB) union(ctx context.Context, kind string, f func(source) ([]string, 
 func (db *DB) AttrValues(ctx context.Context, scope search.Scope, key string, limit int) ([]span.Value, error) {
 	start := time.Now()
 	defer func() { db.m.queryDuration.WithLabelValues("attr_values").Observe(time.Since(start).Seconds()) }()
+	if err := db.enter(ctx); err != nil {
+		return nil, err
+	}
 	srcs, release := db.snapshot()
 	defer release()
 	type vk struct {
@@ -132,6 +144,9 @@ func (db *DB) AttrValues(ctx context.Context, scope search.Scope, key string, li
 	}
 	seen := map[vk]span.Value{}
 	for i := len(srcs) - 1; i >= 0 && len(seen) < limit; i-- { // newest first
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		vals, err := srcs[i].AttrValues(ctx, scope, key, limit)
 		if err != nil {
 			return nil, err

@@ -6,18 +6,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clew-dev/clew/internal/block"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
-
-// Columns selects the fields ScanSpans fills in (see block.Columns); the
-// alias lets callers name it without importing block.
-type Columns = block.Columns
 
 // spanScanner is the span scan of the head and of blocks.
 type spanScanner interface {
-	ScanSpans(ctx context.Context, q *search.Query, cols block.Columns, fn func(*span.Span) bool) error
+	ScanSpans(ctx context.Context, q *search.Query, cols storage.Columns, fn func(*span.Span) bool) error
 }
 
 var (
@@ -26,16 +22,19 @@ var (
 )
 
 // ScanSpans streams every stored span that matches q (q must be compiled)
-// to fn, reading only the columns cols asks for (see block.Columns),
+// to fn, reading only the columns cols asks for (see storage.Columns),
 // without materialising traces. Sources (blocks, sealed heads, the head)
 // are scanned in parallel, so fn may be called concurrently; within one
 // source spans come in storage order. A span stored twice (sent twice and
 // not yet compacted) is yielded twice. The span and everything it
 // references are valid only during the call: fn must copy what it keeps.
 // fn returns false to stop the scan early; ScanSpans then returns nil.
-func (db *DB) ScanSpans(ctx context.Context, q *search.Query, cols block.Columns, fn func(*span.Span) bool) error {
+func (db *DB) ScanSpans(ctx context.Context, q *search.Query, cols storage.Columns, fn func(*span.Span) bool) error {
 	start := time.Now()
 	defer func() { db.m.queryDuration.WithLabelValues("scan_spans").Observe(time.Since(start).Seconds()) }()
+	if err := db.enter(ctx); err != nil {
+		return fmt.Errorf("scan spans: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, db.cfg.QueryTimeout)
 	defer cancel()
 	srcs, release := db.snapshot()
@@ -97,7 +96,7 @@ func (db *DB) ScanSpans(ctx context.Context, q *search.Query, cols block.Columns
 	return nil
 }
 
-func (h *head) ScanSpans(ctx context.Context, q *search.Query, cols block.Columns, fn func(*span.Span) bool) error {
+func (h *head) ScanSpans(ctx context.Context, q *search.Query, cols storage.Columns, fn func(*span.Span) bool) error {
 	defer h.runlock(h.lockRead())
 	return h.b.ScanSpans(ctx, q, cols, fn)
 }

@@ -5,9 +5,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/clew-dev/clew/internal/block"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 func TestScanSpansAcrossSources(t *testing.T) {
@@ -36,7 +36,7 @@ func TestScanSpansAcrossSources(t *testing.T) {
 			t.Fatal(err)
 		}
 		var n atomic.Int64
-		err := db.ScanSpans(context.Background(), &q, block.Columns{AttrKeys: []string{"idx"}}, func(s *span.Span) bool {
+		err := db.ScanSpans(context.Background(), &q, storage.Columns{AttrKeys: []string{"idx"}}, func(s *span.Span) bool {
 			if !q.MatchSpan(s) {
 				t.Errorf("%+v: yielded span %s does not match", q, s.SpanID)
 			}
@@ -53,7 +53,7 @@ func TestScanSpansAcrossSources(t *testing.T) {
 	// Stopping early ends every source's scan.
 	var n atomic.Int64
 	q := &search.Query{}
-	if err := db.ScanSpans(context.Background(), q, block.Columns{}, func(*span.Span) bool { return n.Add(1) < 5 }); err != nil {
+	if err := db.ScanSpans(context.Background(), q, storage.Columns{}, func(*span.Span) bool { return n.Add(1) < 5 }); err != nil {
 		t.Fatal(err)
 	}
 	if n.Load() > 5+2*1024 {

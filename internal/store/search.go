@@ -10,44 +10,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clew-dev/clew/internal/block"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
-
-// Cursor marks the last trace of a result page; the next page starts
-// strictly after it in result order.
-type Cursor struct {
-	Start   uint64
-	TraceID span.TraceID
-}
-
-// SearchResult is one page of matching traces.
-type SearchResult struct {
-	// Hits are newest first: by trace start time descending, then trace ID
-	// ascending.
-	Hits []block.Hit
-	// Total is the number of distinct matching traces: exact from Search;
-	// from SearchPage, a lower bound when TotalIsLowerBound is set.
-	Total int
-	// TotalIsLowerBound is set when Total only says "at least".
-	TotalIsLowerBound bool
-	// Next is set when more hits follow this page.
-	Next *Cursor
-}
-
-// before reports whether a sorts before b in result order.
-func before(a, b block.Hit) bool {
-	if a.Start != b.Start {
-		return a.Start > b.Start
-	}
-	return bytes.Compare(a.TraceID[:], b.TraceID[:]) < 0
-}
-
-// after reports whether h comes after the cursor c in result order.
-func (c *Cursor) after(h block.Hit) bool {
-	return before(block.Hit{Start: c.Start, TraceID: c.TraceID}, h)
-}
 
 // Search finds the traces with at least one span matching q (q must be
 // compiled) across head and blocks and returns the page of up to limit
@@ -61,9 +27,12 @@ func (c *Cursor) after(h block.Hit) bool {
 // a bounded heap. Memory is bounded by the number of sources and the page,
 // whatever the number of matches (a head's matches are sorted in memory:
 // at most the head's traces).
-func (db *DB) Search(ctx context.Context, q *search.Query, limit int, after *Cursor) (SearchResult, error) {
+func (db *DB) Search(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
 	start := time.Now()
 	defer func() { db.m.queryDuration.WithLabelValues("search").Observe(time.Since(start).Seconds()) }()
+	if err := db.enter(ctx); err != nil {
+		return storage.SearchResult{}, fmt.Errorf("search: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, db.cfg.QueryTimeout)
 	defer cancel()
 	srcs, release := db.snapshot()
@@ -73,14 +42,14 @@ func (db *DB) Search(ctx context.Context, q *search.Query, limit int, after *Cur
 	}
 	top := newTopK(limit+1, false)
 	total := 0
-	err := mergeSources(ctx, overlapping(srcs, q), q, func(h block.Hit) {
+	err := mergeSources(ctx, overlapping(srcs, q), q, func(h storage.Hit) {
 		total++
-		if after == nil || after.after(h) {
+		if after == nil || after.After(h) {
 			top.offer(h, -1)
 		}
 	})
 	if err != nil {
-		return SearchResult{}, fmt.Errorf("search: %w", err)
+		return storage.SearchResult{}, fmt.Errorf("search: %w", err)
 	}
 	res := top.page(limit)
 	res.Total = total
@@ -107,21 +76,21 @@ const hitBatch = 256
 // hitStream is one source's matches in trace ID order, handed over in
 // batches by the goroutine that searches the source.
 type hitStream struct {
-	ch   chan []block.Hit
-	free chan []block.Hit
-	buf  []block.Hit
+	ch   chan []storage.Hit
+	free chan []storage.Hit
+	buf  []storage.Hit
 	i    int
-	cur  block.Hit
+	cur  storage.Hit
 	seen bool  // cur holds a hit
 	err  error // set before ch is closed
 }
 
-func (st *hitStream) batch() []block.Hit {
+func (st *hitStream) batch() []storage.Hit {
 	select {
 	case b := <-st.free:
 		return b[:0]
 	default:
-		return make([]block.Hit, 0, hitBatch)
+		return make([]storage.Hit, 0, hitBatch)
 	}
 }
 
@@ -142,8 +111,8 @@ func (st *hitStream) produce(ctx context.Context, s source, q *search.Query) {
 	if h, ok := s.(*head); ok {
 		// A head reports its matches in arrival order: sort them. They are
 		// at most the head's traces.
-		var all []block.Hit
-		st.err = h.Search(ctx, q, func(h block.Hit) bool {
+		var all []storage.Hit
+		st.err = h.Search(ctx, q, func(h storage.Hit) bool {
 			all = append(all, h)
 			return true
 		})
@@ -160,7 +129,7 @@ func (st *hitStream) produce(ctx context.Context, s source, q *search.Query) {
 		}
 		return
 	}
-	st.err = s.Search(ctx, q, func(h block.Hit) bool {
+	st.err = s.Search(ctx, q, func(h storage.Hit) bool {
 		b = append(b, h)
 		if len(b) == cap(b) {
 			return send()
@@ -201,7 +170,7 @@ func (st *hitStream) next() bool {
 // mergeSources searches every source in parallel and calls emit once per
 // distinct matching trace, in trace ID order, with the trace's hits merged
 // across sources.
-func mergeSources(parent context.Context, srcs []source, q *search.Query, emit func(block.Hit)) error {
+func mergeSources(parent context.Context, srcs []source, q *search.Query, emit func(storage.Hit)) error {
 	ctx, cancel := context.WithCancel(parent)
 	var wg sync.WaitGroup
 	defer func() {
@@ -210,7 +179,7 @@ func mergeSources(parent context.Context, srcs []source, q *search.Query, emit f
 	}()
 	streams := make([]*hitStream, len(srcs))
 	for i, s := range srcs {
-		st := &hitStream{ch: make(chan []block.Hit, 2), free: make(chan []block.Hit, 4)}
+		st := &hitStream{ch: make(chan []storage.Hit, 2), free: make(chan []storage.Hit, 4)}
 		streams[i] = st
 		wg.Add(1)
 		go func() {
@@ -283,7 +252,7 @@ func mergeSources(parent context.Context, srcs []source, q *search.Query, emit f
 	return parent.Err()
 }
 
-func cmpHitID(a, b block.Hit) int { return bytes.Compare(a.TraceID[:], b.TraceID[:]) }
+func cmpHitID(a, b storage.Hit) int { return bytes.Compare(a.TraceID[:], b.TraceID[:]) }
 
 // topK keeps the k first hits in result order: a heap whose root is the
 // worst hit kept. A merging topK indexes its entries by trace ID, so that
@@ -296,7 +265,7 @@ type topK struct {
 }
 
 type topEntry struct {
-	hit block.Hit
+	hit storage.Hit
 	// src and more are the sources (page search) whose reports are
 	// merged in; src is -1 for none.
 	src  int
@@ -317,10 +286,10 @@ func newTopK(k int, merging bool) *topK {
 func (t *topK) full() bool { return len(t.e) >= t.k }
 
 // worst returns the worst hit kept; call it only when t is full.
-func (t *topK) worst() block.Hit { return t.e[0].hit }
+func (t *topK) worst() storage.Hit { return t.e[0].hit }
 
 // worse orders the heap: entry i is worse than entry j.
-func (t *topK) worse(i, j int) bool { return before(t.e[j].hit, t.e[i].hit) }
+func (t *topK) worse(i, j int) bool { return storage.Less(t.e[j].hit, t.e[i].hit) }
 
 func (t *topK) swap(i, j int) {
 	t.e[i], t.e[j] = t.e[j], t.e[i]
@@ -363,8 +332,8 @@ func (t *topK) down(i int) {
 // among the k first seen so far; a trace already kept takes the earliest
 // start and latest end of both reports. It returns the hit it dropped (h,
 // or the one h pushed out), if any.
-func (t *topK) offer(h block.Hit, src int) (block.Hit, bool) {
-	if t.pos == nil && len(t.e) >= t.k && !before(h, t.e[0].hit) {
+func (t *topK) offer(h storage.Hit, src int) (storage.Hit, bool) {
+	if t.pos == nil && len(t.e) >= t.k && !storage.Less(h, t.e[0].hit) {
 		return h, true // the common case of a long search: not among the k first
 	}
 	if i, ok := t.pos[h.TraceID]; ok {
@@ -375,7 +344,7 @@ func (t *topK) offer(h block.Hit, src int) (block.Hit, bool) {
 			e.more = append(e.more, src)
 		}
 		t.down(i) // an earlier start only makes it worse
-		return block.Hit{}, false
+		return storage.Hit{}, false
 	}
 	if len(t.e) < t.k {
 		t.e = append(t.e, topEntry{hit: h, src: src})
@@ -383,9 +352,9 @@ func (t *topK) offer(h block.Hit, src int) (block.Hit, bool) {
 			t.pos[h.TraceID] = len(t.e) - 1
 		}
 		t.up(len(t.e) - 1)
-		return block.Hit{}, false
+		return storage.Hit{}, false
 	}
-	if !before(h, t.e[0].hit) {
+	if !storage.Less(h, t.e[0].hit) {
 		return h, true
 	}
 	out := t.e[0].hit
@@ -402,10 +371,10 @@ func (t *topK) offer(h block.Hit, src int) (block.Hit, bool) {
 func (t *topK) sorted() []topEntry {
 	out := slices.Clone(t.e)
 	slices.SortFunc(out, func(a, b topEntry) int {
-		if before(a.hit, b.hit) {
+		if storage.Less(a.hit, b.hit) {
 			return -1
 		}
-		if before(b.hit, a.hit) {
+		if storage.Less(b.hit, a.hit) {
 			return 1
 		}
 		return 0
@@ -415,15 +384,15 @@ func (t *topK) sorted() []topEntry {
 
 // page returns the first limit hits (t keeps limit+1) and the cursor after
 // them when more follow.
-func (t *topK) page(limit int) SearchResult {
+func (t *topK) page(limit int) storage.SearchResult {
 	es := t.sorted()
-	res := SearchResult{Hits: make([]block.Hit, 0, min(len(es), limit))}
+	res := storage.SearchResult{Hits: make([]storage.Hit, 0, min(len(es), limit))}
 	for _, e := range es[:min(len(es), limit)] {
 		res.Hits = append(res.Hits, e.hit)
 	}
 	if len(es) > limit {
 		last := res.Hits[limit-1]
-		res.Next = &Cursor{Start: last.Start, TraceID: last.TraceID}
+		res.Next = &storage.Cursor{Start: last.Start, TraceID: last.TraceID}
 	}
 	return res
 }
@@ -453,9 +422,12 @@ func maxPageCandidates(limit int) int {
 // corrections kept). Memory is bounded by the candidates, whatever the
 // number of matches. Hits' Start is exact; their End covers the sources
 // read and looked up (Search's End covers every source).
-func (db *DB) SearchPage(ctx context.Context, q *search.Query, limit int, after *Cursor) (SearchResult, error) {
+func (db *DB) SearchPage(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
 	start := time.Now()
 	defer func() { db.m.queryDuration.WithLabelValues("search_page").Observe(time.Since(start).Seconds()) }()
+	if err := db.enter(ctx); err != nil {
+		return storage.SearchResult{}, fmt.Errorf("search: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, db.cfg.QueryTimeout)
 	defer cancel()
 	srcs, release := db.snapshot()
@@ -465,7 +437,7 @@ func (db *DB) SearchPage(ctx context.Context, q *search.Query, limit int, after 
 	}
 	res, ok, err := searchPage(ctx, overlapping(srcs, q), q, limit, after)
 	if err != nil {
-		return SearchResult{}, fmt.Errorf("search: %w", err)
+		return storage.SearchResult{}, fmt.Errorf("search: %w", err)
 	}
 	if !ok {
 		return db.Search(ctx, q, limit, after)
@@ -475,7 +447,7 @@ func (db *DB) SearchPage(ctx context.Context, q *search.Query, limit int, after 
 
 // searchPage is SearchPage over srcs; it reports false when the page
 // needed more than maxPageCandidates candidates.
-func searchPage(ctx context.Context, srcs []source, q *search.Query, limit int, after *Cursor) (SearchResult, bool, error) {
+func searchPage(ctx context.Context, srcs []source, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, bool, error) {
 	// Newest first; the snapshot lists sources oldest first, so a stable
 	// sort keeps the newer of two with the same latest start first.
 	srcs = slices.Clone(srcs)
@@ -485,14 +457,14 @@ func searchPage(ctx context.Context, srcs []source, q *search.Query, limit int, 
 		_, hb := b.timeRange()
 		return cmp.Compare(hb, ha)
 	})
-	exact := map[span.TraceID]block.Hit{}
+	exact := map[span.TraceID]storage.Hit{}
 	for k := limit + 1; k <= maxPageCandidates(limit); k *= 4 {
 		top, left, err := pagePass(ctx, srcs, q, k, after, exact)
 		if err != nil {
-			return SearchResult{}, false, err
+			return storage.SearchResult{}, false, err
 		}
 		if err := verifyPage(ctx, srcs, q, top, exact); err != nil {
-			return SearchResult{}, false, err
+			return storage.SearchResult{}, false, err
 		}
 		for i := range top.e {
 			top.e[i].hit = exact[top.e[i].hit.TraceID]
@@ -501,7 +473,7 @@ func searchPage(ctx context.Context, srcs []source, q *search.Query, limit int, 
 		// Every trace the pass left out starts no later than left (and is
 		// not before it); the page is certain when its last trace (the
 		// limit+1-th, which decides the cursor) comes before left.
-		if left != nil && (len(es) <= limit || !before(es[limit].hit, *left)) {
+		if left != nil && (len(es) <= limit || !storage.Less(es[limit].hit, *left)) {
 			continue
 		}
 		top.e = es[:min(len(es), limit+1)]
@@ -513,7 +485,7 @@ func searchPage(ctx context.Context, srcs []source, q *search.Query, limit int, 
 		}
 		return res, true, nil
 	}
-	return SearchResult{}, false, nil
+	return storage.SearchResult{}, false, nil
 }
 
 // pageWorkers is how many sources SearchPage reads at once (a variable
@@ -527,13 +499,13 @@ var pageWorkers = 2
 // left is the first, in result order, of the hits it dropped and of the
 // latest starts of the sources it skipped or abandoned (nil when none):
 // every trace not returned comes after left or is left.
-func pagePass(ctx context.Context, srcs []source, q *search.Query, k int, after *Cursor, exact map[span.TraceID]block.Hit) (*topK, *block.Hit, error) {
+func pagePass(ctx context.Context, srcs []source, q *search.Query, k int, after *storage.Cursor, exact map[span.TraceID]storage.Hit) (*topK, *storage.Hit, error) {
 	var mu sync.Mutex // guards the variables below
 	top := newTopK(k, true)
-	var left block.Hit
+	var left storage.Hit
 	dropped := false
-	drop := func(h block.Hit) {
-		if !dropped || before(h, left) {
+	drop := func(h storage.Hit) {
+		if !dropped || storage.Less(h, left) {
 			left, dropped = h, true
 		}
 	}
@@ -558,7 +530,7 @@ func pagePass(ctx context.Context, srcs []source, q *search.Query, k int, after 
 			if !r.done && r.hi < w {
 				r.done = true
 				r.cancel()
-				drop(block.Hit{Start: r.hi}) // its traces start at hi or earlier
+				drop(storage.Hit{Start: r.hi}) // its traces start at hi or earlier
 			}
 		}
 	}
@@ -570,7 +542,7 @@ func pagePass(ctx context.Context, srcs []source, q *search.Query, k int, after 
 				continue // its traces start after the cursor's: earlier pages
 			}
 			if top.full() && hi < top.worst().Start {
-				drop(block.Hit{Start: hi})
+				drop(storage.Hit{Start: hi})
 				continue
 			}
 			r := &read{i: next, hi: hi}
@@ -598,14 +570,14 @@ func pagePass(ctx context.Context, srcs []source, q *search.Query, k int, after 
 				// starting earlier cannot enter it. The best of those is
 				// kept in best.
 				var floor uint64
-				var best block.Hit
+				var best storage.Hit
 				below := false
 				n := 0
-				err := srcs[rd.i].Search(rd.ctx, q, func(h block.Hit) bool {
+				err := srcs[rd.i].Search(rd.ctx, q, func(h storage.Hit) bool {
 					if v, ok := exact[h.TraceID]; ok {
 						h = v
 					}
-					if after != nil && !after.after(h) {
+					if after != nil && !after.After(h) {
 						return true
 					}
 					if n++; n%256 == 0 {
@@ -620,7 +592,7 @@ func pagePass(ctx context.Context, srcs []source, q *search.Query, k int, after 
 						}
 					}
 					if h.Start < floor {
-						if !below || before(h, best) {
+						if !below || storage.Less(h, best) {
 							best, below = h, true
 						}
 						return true
@@ -661,7 +633,7 @@ func pagePass(ctx context.Context, srcs []source, q *search.Query, k int, after 
 // verifyPage records in exact the hit of every candidate not yet there:
 // the candidate is looked up in each source it was not reported by that
 // holds spans starting before it.
-func verifyPage(ctx context.Context, srcs []source, q *search.Query, top *topK, exact map[span.TraceID]block.Hit) error {
+func verifyPage(ctx context.Context, srcs []source, q *search.Query, top *topK, exact map[span.TraceID]storage.Hit) error {
 	for _, e := range top.e {
 		id := e.hit.TraceID
 		if _, ok := exact[id]; ok {

@@ -10,19 +10,19 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/clew-dev/clew/internal/block"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // fakeSource reports fixed hits, sorted by trace ID as a block does.
 type fakeSource struct {
-	hits     []block.Hit
+	hits     []storage.Hit
 	lo, hi   uint64
 	searched atomic.Int32
 }
 
-func (f *fakeSource) Search(ctx context.Context, q *search.Query, fn func(block.Hit) bool) error {
+func (f *fakeSource) Search(ctx context.Context, q *search.Query, fn func(storage.Hit) bool) error {
 	f.searched.Add(1)
 	for _, h := range f.hits {
 		if err := ctx.Err(); err != nil {
@@ -35,13 +35,13 @@ func (f *fakeSource) Search(ctx context.Context, q *search.Query, fn func(block.
 	return nil
 }
 
-func (f *fakeSource) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (block.Hit, bool, error) {
+func (f *fakeSource) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (storage.Hit, bool, error) {
 	for _, h := range f.hits {
 		if h.TraceID == id {
 			return h, true, nil
 		}
 	}
-	return block.Hit{}, false, nil
+	return storage.Hit{}, false, nil
 }
 
 func (f *fakeSource) FindTrace(context.Context, span.TraceID, *span.Batch) (bool, error) {
@@ -58,13 +58,13 @@ func (f *fakeSource) AttrValues(context.Context, search.Scope, string, int) ([]s
 func (f *fakeSource) timeRange() (uint64, uint64) { return f.lo, f.hi }
 
 func TestMergeAndTopK(t *testing.T) {
-	h := func(i int, start uint64) block.Hit {
-		return block.Hit{TraceID: tid(9, i), Start: start, End: start + 1}
+	h := func(i int, start uint64) storage.Hit {
+		return storage.Hit{TraceID: tid(9, i), Start: start, End: start + 1}
 	}
-	a := &fakeSource{hits: []block.Hit{h(1, 10), h(2, 30), h(4, 20)}}
-	b := &fakeSource{hits: []block.Hit{h(2, 25), h(3, 40)}}
-	var merged []block.Hit
-	if err := mergeSources(context.Background(), []source{a, &fakeSource{}, b}, &search.Query{}, func(h block.Hit) { merged = append(merged, h) }); err != nil {
+	a := &fakeSource{hits: []storage.Hit{h(1, 10), h(2, 30), h(4, 20)}}
+	b := &fakeSource{hits: []storage.Hit{h(2, 25), h(3, 40)}}
+	var merged []storage.Hit
+	if err := mergeSources(context.Background(), []source{a, &fakeSource{}, b}, &search.Query{}, func(h storage.Hit) { merged = append(merged, h) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(merged) != 4 {
@@ -83,7 +83,7 @@ func TestMergeAndTopK(t *testing.T) {
 	}
 	rest := newTopK(11, false)
 	for _, m := range merged {
-		if res.Next.after(m) {
+		if res.Next.After(m) {
 			rest.offer(m, -1)
 		}
 	}
@@ -91,8 +91,8 @@ func TestMergeAndTopK(t *testing.T) {
 		t.Fatalf("after cursor = %+v", r.Hits)
 	}
 	// A source out of trace ID order is a bug, reported as an error.
-	bad := &fakeSource{hits: []block.Hit{h(3, 1), h(2, 1)}}
-	if err := mergeSources(context.Background(), []source{bad}, &search.Query{}, func(block.Hit) {}); err == nil {
+	bad := &fakeSource{hits: []storage.Hit{h(3, 1), h(2, 1)}}
+	if err := mergeSources(context.Background(), []source{bad}, &search.Query{}, func(storage.Hit) {}); err == nil {
 		t.Fatal("out-of-order source: no error")
 	}
 }
@@ -100,11 +100,11 @@ func TestMergeAndTopK(t *testing.T) {
 // A report of a trace already kept merges into its entry.
 func TestTopKMergesReports(t *testing.T) {
 	top := newTopK(2, true)
-	top.offer(block.Hit{TraceID: tid(1, 1), Start: 50, End: 60}, 0)
-	top.offer(block.Hit{TraceID: tid(1, 2), Start: 40, End: 45}, 0)
-	top.offer(block.Hit{TraceID: tid(1, 1), Start: 30, End: 70}, 1) // now older than trace 2
+	top.offer(storage.Hit{TraceID: tid(1, 1), Start: 50, End: 60}, 0)
+	top.offer(storage.Hit{TraceID: tid(1, 2), Start: 40, End: 45}, 0)
+	top.offer(storage.Hit{TraceID: tid(1, 1), Start: 30, End: 70}, 1) // now older than trace 2
 	got := top.sorted()
-	if len(got) != 2 || got[0].hit.TraceID != tid(1, 2) || got[1].hit != (block.Hit{TraceID: tid(1, 1), Start: 30, End: 70}) || !got[1].from(0) || !got[1].from(1) || got[1].from(2) {
+	if len(got) != 2 || got[0].hit.TraceID != tid(1, 2) || got[1].hit != (storage.Hit{TraceID: tid(1, 1), Start: 30, End: 70}) || !got[1].from(0) || !got[1].from(1) || got[1].from(2) {
 		t.Fatalf("entries %+v", got)
 	}
 }
@@ -181,7 +181,7 @@ func TestSearchPageMatchesSearch(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, limit := range []int{1, 7, 40, 1000} {
-					var cur *Cursor
+					var cur *storage.Cursor
 					paged := 0
 					for page := 0; ; page++ {
 						want, err := db.Search(context.Background(), q, limit, cur)
@@ -219,8 +219,8 @@ func TestSearchPageMatchesSearch(t *testing.T) {
 
 // sameHits compares pages by trace and start (SearchPage's End may leave
 // out sources it did not read).
-func sameHits(a, b []block.Hit) bool {
-	return slices.EqualFunc(a, b, func(x, y block.Hit) bool { return x.TraceID == y.TraceID && x.Start == y.Start })
+func sameHits(a, b []storage.Hit) bool {
+	return slices.EqualFunc(a, b, func(x, y storage.Hit) bool { return x.TraceID == y.TraceID && x.Start == y.Start })
 }
 
 // TestSearchPageStopsEarly checks that a page found in the newest sources
@@ -228,10 +228,10 @@ func sameHits(a, b []block.Hit) bool {
 // older source takes its earlier start there (and leaves the page it
 // seemed to belong to).
 func TestSearchPageStopsEarly(t *testing.T) {
-	h := func(i int, start uint64) block.Hit {
-		return block.Hit{TraceID: tid(4, i), Start: start, End: start + 5}
+	h := func(i int, start uint64) storage.Hit {
+		return storage.Hit{TraceID: tid(4, i), Start: start, End: start + 5}
 	}
-	sorted := func(hs ...block.Hit) []block.Hit { slices.SortFunc(hs, cmpHitID); return hs }
+	sorted := func(hs ...storage.Hit) []storage.Hit { slices.SortFunc(hs, cmpHitID); return hs }
 	newest := &fakeSource{lo: 300, hi: 400, hits: sorted(h(1, 390), h(2, 380), h(8, 375), h(3, 370), h(4, 305))}
 	middle := &fakeSource{lo: 200, hi: 299, hits: sorted(h(5, 290), h(6, 280), h(3, 250))} // trace 3 started earlier
 	oldest := &fakeSource{lo: 0, hi: 199, hits: sorted(h(7, 100))}
@@ -244,7 +244,7 @@ func TestSearchPageStopsEarly(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	if !sameHits(res.Hits, []block.Hit{h(1, 390), h(2, 380)}) || res.Next == nil || !res.TotalIsLowerBound || res.Total != 3 {
+	if !sameHits(res.Hits, []storage.Hit{h(1, 390), h(2, 380)}) || res.Next == nil || !res.TotalIsLowerBound || res.Total != 3 {
 		t.Fatalf("page 1: %+v next %+v total %d", res.Hits, res.Next, res.Total)
 	}
 	if oldest.searched.Load() != 0 || middle.searched.Load() != 0 {
@@ -256,11 +256,11 @@ func TestSearchPageStopsEarly(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	if !sameHits(res.Hits, []block.Hit{h(8, 375), h(4, 305)}) || res.Next == nil {
+	if !sameHits(res.Hits, []storage.Hit{h(8, 375), h(4, 305)}) || res.Next == nil {
 		t.Fatalf("page 2: %+v next %+v", res.Hits, res.Next)
 	}
 	res, _, _ = searchPage(context.Background(), srcs, q, 10, res.Next)
-	if !sameHits(res.Hits, []block.Hit{h(5, 290), h(6, 280), h(3, 250), h(7, 100)}) || res.Next != nil || res.TotalIsLowerBound || res.Total != 4 {
+	if !sameHits(res.Hits, []storage.Hit{h(5, 290), h(6, 280), h(3, 250), h(7, 100)}) || res.Next != nil || res.TotalIsLowerBound || res.Total != 4 {
 		t.Fatalf("page 3: %+v next %+v total %d", res.Hits, res.Next, res.Total)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/clew-dev/clew/internal/block"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // source is what a query reads: the growing head, a sealed head being
@@ -15,9 +16,9 @@ import (
 type source interface {
 	// Search reports each matching trace once; blocks report them in
 	// trace ID order.
-	Search(ctx context.Context, q *search.Query, fn func(block.Hit) bool) error
+	Search(ctx context.Context, q *search.Query, fn func(storage.Hit) bool) error
 	// MatchTrace reports whether one trace has a matching span, with its hit.
-	MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (block.Hit, bool, error)
+	MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (storage.Hit, bool, error)
 	FindTrace(ctx context.Context, id span.TraceID, dst *span.Batch) (bool, error)
 	Services(ctx context.Context) ([]string, error)
 	SpanNames(ctx context.Context, service string) ([]string, error)
@@ -62,12 +63,12 @@ func (h *head) lockRead() bool {
 	return true
 }
 
-func (h *head) Search(ctx context.Context, q *search.Query, fn func(block.Hit) bool) error {
+func (h *head) Search(ctx context.Context, q *search.Query, fn func(storage.Hit) bool) error {
 	defer h.runlock(h.lockRead())
 	return h.b.Search(ctx, q, fn)
 }
 
-func (h *head) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (block.Hit, bool, error) {
+func (h *head) MatchTrace(ctx context.Context, q *search.Query, id span.TraceID) (storage.Hit, bool, error) {
 	defer h.runlock(h.lockRead())
 	return h.b.MatchTrace(ctx, q, id)
 }

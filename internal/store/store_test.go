@@ -22,6 +22,7 @@ import (
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -191,8 +192,8 @@ func TestSearchPagingAcrossSources(t *testing.T) {
 	if err := q.Compile(); err != nil {
 		t.Fatal(err)
 	}
-	var got []block.Hit
-	var cur *Cursor
+	var got []storage.Hit
+	var cur *storage.Cursor
 	for {
 		res, err := db.Search(context.Background(), q, 7, cur)
 		if err != nil {
@@ -210,11 +211,11 @@ func TestSearchPagingAcrossSources(t *testing.T) {
 	if len(got) != 120 {
 		t.Fatalf("paged %d hits, want 120", len(got))
 	}
-	if !slices.IsSortedFunc(got, func(a, b block.Hit) int {
-		if before(a, b) {
+	if !slices.IsSortedFunc(got, func(a, b storage.Hit) int {
+		if storage.Less(a, b) {
 			return -1
 		}
-		if before(b, a) {
+		if storage.Less(b, a) {
 			return 1
 		}
 		return 0
@@ -305,7 +306,7 @@ func TestRetentionByDiskSize(t *testing.T) {
 	db.RunRetention(context.Background())
 	left := db.Stats().Blocks
 	if len(left) != 2 || left[0].ID != blocks[2].ID || left[1].ID != blocks[3].ID {
-		t.Fatalf("disk retention kept %v, want the two newest of %v", ids(left), ids(blocks))
+		t.Fatalf("disk retention kept %v, want the two newest of %v", statIDs(left), statIDs(blocks))
 	}
 }
 
@@ -498,4 +499,12 @@ func TestOverloadWhenFlushesLag(t *testing.T) {
 		t.Fatalf("append after recovery: %v", err)
 	}
 	db.Close()
+}
+
+func statIDs(ms []storage.BlockMeta) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	return out
 }

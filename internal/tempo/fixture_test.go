@@ -15,10 +15,6 @@ const (
 )
 
 var (
-	tid     = testutil.TID
-	sid     = testutil.SID
-	str     = testutil.Str
-	num     = testutil.Num
 	fixture = testutil.TraceQLFixture
 )
 

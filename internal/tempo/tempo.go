@@ -25,12 +25,13 @@ import (
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/engine"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/traceql"
 )
 
 // API serves the Tempo-compatible HTTP API.
 type API struct {
-	db     api.Querier
+	db     storage.Reader
 	log    *slog.Logger
 	now    func() time.Time
 	limits api.Limits
@@ -39,7 +40,7 @@ type API struct {
 
 // New returns the Tempo API over db with the default limits. A nil logger
 // discards logs.
-func New(db api.Querier, logger *slog.Logger) *API {
+func New(db storage.Reader, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -63,7 +64,7 @@ func (a *API) SetLimits(l api.Limits) {
 // streams from span columns, which it does not hold, count against
 // query.max_spans_per_scan (engine.Config.MaxSpans).
 func (a *API) engine() (*engine.Engine, *spanBudget) {
-	b := &spanBudget{Source: a.db}
+	b := &spanBudget{Reader: a.db}
 	b.left.Store(int64(a.limits.MaxSpansPerQuery))
 	return engine.New(b, a.engCfg), b
 }
@@ -74,7 +75,7 @@ func (a *API) engine() (*engine.Engine, *spanBudget) {
 // remembers that it cut the query short. Loads already under way finish,
 // so the overshoot is at most one trace per engine worker.
 type spanBudget struct {
-	engine.Source
+	storage.Reader
 	left atomic.Int64
 	cut  atomic.Bool
 }
@@ -84,7 +85,7 @@ func (b *spanBudget) FindTrace(ctx context.Context, id span.TraceID) (*span.Batc
 		b.cut.Store(true)
 		return nil, false, nil
 	}
-	tr, found, err := b.Source.FindTrace(ctx, id)
+	tr, found, err := b.Reader.FindTrace(ctx, id)
 	if found {
 		b.left.Add(-int64(len(tr.Spans)))
 	}
