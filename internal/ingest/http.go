@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -30,9 +29,8 @@ func (r *Receiver) HTTPHandler() http.Handler {
 }
 
 func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
-	start := time.Now()
-	const protocol = "http"
-	defer func() { r.m.duration.WithLabelValues(protocol).Observe(time.Since(start).Seconds()) }()
+	rq := r.core.Begin(OTLPHTTP)
+	defer rq.End()
 
 	ct, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if err != nil {
@@ -44,103 +42,36 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	case "application/json":
 		isJSON = true
 	default:
-		r.m.requests.WithLabelValues(protocol, "unsupported_media_type").Inc()
-		r.m.discarded.WithLabelValues(ReasonMalformed).Inc()
 		w.Header().Set("Accept-Post", "application/x-protobuf, application/json")
-		writeHTTPStatus(w, false, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported content type %q: send application/x-protobuf or application/json", req.Header.Get("Content-Type")))
+		r.answer(w, isJSON, rq.Refuse(ReasonUnsupportedMedia, fmt.Sprintf("unsupported content type %q: send application/x-protobuf or application/json", req.Header.Get("Content-Type"))))
 		return
 	}
-	if req.ContentLength > r.cfg.MaxRequestBytes {
-		r.refuseTooLarge(w, isJSON, fmt.Sprintf("request body of %d bytes exceeds the limit of %d", req.ContentLength, r.cfg.MaxRequestBytes))
+	body, o, ok := rq.ReadHTTP(w, req, "gzip", "zstd")
+	if !ok {
+		r.answer(w, isJSON, o)
 		return
 	}
-	// Reserve the worst case we are willing to decompress to only once we
-	// know the body; first read it compressed.
-	buf := r.getBuf()
-	defer r.putBuf(buf)
-	body := http.MaxBytesReader(w, req.Body, r.cfg.MaxRequestBytes)
-	raw, err := readAll(*buf, body)
-	*buf = raw[:0]
-	r.m.bytes.WithLabelValues(protocol).Add(float64(len(raw)))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			r.refuseTooLarge(w, isJSON, fmt.Sprintf("request body exceeds the limit of %d bytes", r.cfg.MaxRequestBytes))
-			return
-		}
-		r.m.requests.WithLabelValues(protocol, "read_error").Inc()
-		r.m.discarded.WithLabelValues(ReasonMalformed).Inc()
-		writeHTTPStatus(w, isJSON, http.StatusBadRequest, "read request body: "+err.Error())
-		return
-	}
-	payload := raw
-	var decBuf *[]byte
-	switch enc := req.Header.Get("Content-Encoding"); enc {
-	case "", "identity":
-	case "gzip", "zstd":
-		decBuf = r.getBuf()
-		defer r.putBuf(decBuf)
-		payload, err = Decompress(enc, raw, (*decBuf)[:0], r.cfg.MaxDecompressedBytes)
-		*decBuf = payload[:0]
-		if errors.Is(err, ErrTooLarge) {
-			r.refuseTooLarge(w, isJSON, fmt.Sprintf("decompressed request exceeds the limit of %d bytes", r.cfg.MaxDecompressedBytes))
-			return
-		}
-		if err != nil {
-			r.m.requests.WithLabelValues(protocol, "bad_encoding").Inc()
-			r.m.discarded.WithLabelValues(ReasonMalformed).Inc()
-			writeHTTPStatus(w, isJSON, http.StatusBadRequest, fmt.Sprintf("decompress %s body: %v", enc, err))
-			return
-		}
-	default:
-		r.m.requests.WithLabelValues(protocol, "bad_encoding").Inc()
-		r.m.discarded.WithLabelValues(ReasonMalformed).Inc()
-		writeHTTPStatus(w, isJSON, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported content encoding %q: send gzip, zstd or none", enc))
-		return
-	}
-	n := int64(len(payload))
-	if !r.reserve(n) {
-		r.m.requests.WithLabelValues(protocol, outcomeOverloaded.String()).Inc()
-		r.m.discarded.WithLabelValues(ReasonOverloaded).Inc()
-		r.writeRetry(w, isJSON, http.StatusTooManyRequests, "too many bytes in flight, retry later")
-		return
-	}
-	defer r.unreserve(n)
-
-	out := r.export(req.Context(), protocol, payload, isJSON)
-	r.m.requests.WithLabelValues(protocol, out.kind.String()).Inc()
-	switch out.kind {
-	case outcomeOK:
-		var resp []byte
-		if isJSON {
-			w.Header().Set("Content-Type", "application/json")
-			resp = otlp.AppendExportResponseJSON(nil, out.rejected, out.msg)
-		} else {
-			w.Header().Set("Content-Type", "application/x-protobuf")
-			resp = otlp.AppendExportResponseProto(nil, out.rejected, out.msg)
-		}
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(resp)
-	case outcomeBadRequest:
-		writeHTTPStatus(w, isJSON, http.StatusBadRequest, out.msg)
-	case outcomeOverloaded:
-		r.writeRetry(w, isJSON, http.StatusTooManyRequests, out.msg)
-	default:
-		r.writeRetry(w, isJSON, http.StatusServiceUnavailable, out.msg)
-	}
+	r.answer(w, isJSON, r.export(req.Context(), rq, body, isJSON))
 }
 
-func (r *Receiver) refuseTooLarge(w http.ResponseWriter, isJSON bool, msg string) {
-	r.m.requests.WithLabelValues("http", "too_large").Inc()
-	r.m.discarded.WithLabelValues(ReasonTooLarge).Inc()
-	// 413 is permanent for OTLP senders: the same request will never fit.
-	writeHTTPStatus(w, isJSON, http.StatusRequestEntityTooLarge, msg)
-}
-
-func (r *Receiver) writeRetry(w http.ResponseWriter, isJSON bool, code int, msg string) {
-	secs := int(r.cfg.RetryAfter.Round(time.Second) / time.Second)
-	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-	writeHTTPStatus(w, isJSON, code, msg)
+// answer writes o in the request's encoding: an ExportTraceServiceResponse
+// (with partial success) when accepted, else a google.rpc.Status.
+func (r *Receiver) answer(w http.ResponseWriter, isJSON bool, o Outcome) {
+	if o.Kind != Accepted {
+		r.core.SetRetryAfter(w, o)
+		writeHTTPStatus(w, isJSON, o.HTTPStatus(http.StatusOK), o.Msg)
+		return
+	}
+	var resp []byte
+	if isJSON {
+		w.Header().Set("Content-Type", "application/json")
+		resp = otlp.AppendExportResponseJSON(nil, int64(o.Rejected), o.Msg)
+	} else {
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		resp = otlp.AppendExportResponseProto(nil, int64(o.Rejected), o.Msg)
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(resp)
 }
 
 // writeHTTPStatus answers with a google.rpc.Status body in the request's

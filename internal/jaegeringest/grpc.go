@@ -7,14 +7,11 @@ import (
 
 	"github.com/jaegertracing/jaeger-idl/model/v1"
 	"github.com/jaegertracing/jaeger-idl/proto-gen/api_v2"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // Jaeger's and the Collector's exporters may gzip
 	"google.golang.org/grpc/mem"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -81,7 +78,7 @@ var _ api_v2.CollectorServiceServer = (*Receiver)(nil)
 func (r *Receiver) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append([]grpc.ServerOption{
 		grpc.ForceServerCodecV2(codec{}),
-		grpc.MaxRecvMsgSize(int(r.cfg.MaxDecompressedBytes)),
+		grpc.MaxRecvMsgSize(int(r.core.Config().MaxDecompressedBytes)),
 	}, opts...)
 	s := grpc.NewServer(opts...)
 	s.RegisterService(&collectorServiceDesc, r)
@@ -89,26 +86,20 @@ func (r *Receiver) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 }
 
 func (r *Receiver) postSpansGRPC(ctx context.Context, dec func(any) error) (any, error) {
-	start := time.Now()
-	defer func() { r.m.duration.WithLabelValues(protoGRPC).Observe(time.Since(start).Seconds()) }()
+	rq := r.core.Begin(ingest.JaegerGRPC)
+	defer rq.End()
 	var in rawMsg
 	if err := dec(&in); err != nil {
-		r.refused(protoGRPC, outcomeBadRequest, reasonMalformed)
-		return nil, status.Errorf(codes.InvalidArgument, "read request: %v", err)
+		return nil, r.core.GRPCError(rq.Refuse(ingest.ReasonMalformed, fmt.Sprintf("read request: %v", err)))
 	}
-	r.m.bytes.WithLabelValues(protoGRPC).Add(float64(len(in.b)))
-	n := int64(len(in.b))
-	if !r.reserve(n) {
-		r.refused(protoGRPC, outcomeOverloaded, reasonOverloaded)
-		return nil, r.retryStatus(codes.ResourceExhausted, "too many bytes in flight, retry later")
+	if o, ok := rq.Admit(len(in.b), len(in.b)); !ok {
+		return nil, r.core.GRPCError(o)
 	}
-	defer r.unreserve(n)
 	var req api_v2.PostSpansRequest
 	if err := unmarshalProto(in.b, &req); err != nil {
-		r.refused(protoGRPC, outcomeBadRequest, reasonMalformed)
-		return nil, status.Errorf(codes.InvalidArgument, "decode PostSpansRequest: %v", err)
+		return nil, r.core.GRPCError(rq.DecodeFailed(err, "decode PostSpansRequest"))
 	}
-	return r.PostSpans(ctx, &req)
+	return r.postSpans(ctx, rq, &req)
 }
 
 // unmarshalProto decodes a request with jaeger-idl's generated code. A
@@ -124,40 +115,35 @@ func unmarshalProto(b []byte, req *api_v2.PostSpansRequest) (err error) {
 }
 
 // PostSpans makes the request's spans durable. It implements
-// api_v2.CollectorServiceServer; the gRPC server reaches it after claiming
-// the request's in-flight bytes.
+// api_v2.CollectorServiceServer for callers in the same process; the gRPC
+// server reaches postSpans instead, after claiming the request's in-flight
+// bytes.
 func (r *Receiver) PostSpans(ctx context.Context, req *api_v2.PostSpansRequest) (*api_v2.PostSpansResponse, error) {
-	var b span.Batch
-	st, err := mapProto(&req.Batch, r.cfg.Limits, &b)
-	if err != nil {
-		r.decodeFailed(protoGRPC, err)
-		return nil, status.Error(codes.InvalidArgument, "map Jaeger batch: "+err.Error())
+	rq := r.core.Begin(ingest.JaegerGRPC)
+	defer rq.End()
+	if o, ok := rq.Admit(0, req.Size()); !ok {
+		return nil, r.core.GRPCError(o)
 	}
-	switch o, msg := r.store(ctx, protoGRPC, &b, st); o {
-	case outcomeOK:
-		return &api_v2.PostSpansResponse{}, nil
-	case outcomeOverloaded:
-		return nil, r.retryStatus(codes.ResourceExhausted, msg)
-	default:
-		return nil, r.retryStatus(codes.Unavailable, msg)
-	}
+	return r.postSpans(ctx, rq, req)
 }
 
-// retryStatus builds an error status carrying RetryInfo, so that senders
-// treat RESOURCE_EXHAUSTED as retryable.
-func (r *Receiver) retryStatus(c codes.Code, msg string) error {
-	st := status.New(c, msg)
-	if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(r.cfg.RetryAfter)}); err == nil {
-		st = d
+func (r *Receiver) postSpans(ctx context.Context, rq *ingest.Request, req *api_v2.PostSpansRequest) (*api_v2.PostSpansResponse, error) {
+	var b span.Batch
+	st, err := mapProto(&req.Batch, r.lim, &b)
+	if err != nil {
+		return nil, r.core.GRPCError(rq.DecodeFailed(err, "map Jaeger batch"))
 	}
-	return st.Err()
+	if o := rq.Store(ctx, &b, st, nil); o.Kind != ingest.Accepted {
+		return nil, r.core.GRPCError(o)
+	}
+	return &api_v2.PostSpansResponse{}, nil
 }
 
 // mapProto maps an api_v2 batch onto b. A span's own process, when it has
 // one, wins over the batch's. It fails on a span without IDs, with times
 // out of range or over the span limit; what is over the other limits is
 // cut or dropped and counted in the returned stats.
-func mapProto(pb *model.Batch, lim otlp.Limits, b *span.Batch) (stats, error) {
+func mapProto(pb *model.Batch, lim otlp.Limits, b *span.Batch) (otlp.Result, error) {
 	bl := newBuilder(lim, b)
 	procs := map[*model.Process]*span.Resource{}
 	resource := func(p *model.Process) *span.Resource {
@@ -180,6 +166,9 @@ func mapProto(pb *model.Batch, lim otlp.Limits, b *span.Batch) (stats, error) {
 		}
 		if err := bl.countSpan(); err != nil {
 			return bl.st, err
+		}
+		if bl.rejectIDs(ps.TraceID.High, ps.TraceID.Low, uint64(ps.SpanID)) {
+			continue
 		}
 		j.reset()
 		j.traceHigh, j.traceLow = ps.TraceID.High, ps.TraceID.Low
@@ -210,7 +199,7 @@ func mapProto(pb *model.Batch, lim otlp.Limits, b *span.Batch) (stats, error) {
 			return bl.st, err
 		}
 	}
-	return bl.st, nil
+	return bl.done(), nil
 }
 
 const math64 = ^uint64(0)

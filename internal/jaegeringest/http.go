@@ -5,12 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"mime"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/apache/thrift/lib/go/thrift"
 	"github.com/jaegertracing/jaeger-idl/thrift-gen/jaeger"
@@ -23,91 +20,32 @@ import (
 // postTraces serves POST /api/traces, Jaeger's collector HTTP endpoint:
 // a jaeger.Batch in Thrift's binary protocol (optionally gzipped). It
 // answers 202 once the spans are durable, 400 for a body that is not a
-// batch, 413 over the size limits, 415 for another content type or
-// encoding, 429 (with Retry-After) on overload and 503 when the store
-// failed.
+// batch (or whose every span has an invalid ID), 413 over the size limits,
+// 415 for another content type or encoding, 429 (with Retry-After) on
+// overload and 503 when the store failed.
 func (r *Receiver) postTraces(w http.ResponseWriter, req *http.Request) {
-	start := time.Now()
-	defer func() { r.m.duration.WithLabelValues(protoThrift).Observe(time.Since(start).Seconds()) }()
-
+	rq := r.core.Begin(ingest.JaegerThriftHTTP)
+	defer rq.End()
 	if h := req.Header.Get("Content-Type"); h != "" {
 		ct, _, err := mime.ParseMediaType(h)
 		if err != nil || ct != "application/x-thrift" && ct != "application/vnd.apache.thrift.binary" {
-			r.refuseHTTP(w, http.StatusUnsupportedMediaType, outcomeUnsupported, reasonUnsupportedMedia,
-				fmt.Sprintf("unsupported content type %q: send application/x-thrift (a binary-protocol jaeger.Batch)", h))
+			r.core.WriteText(w, rq.Refuse(ingest.ReasonUnsupportedMedia,
+				fmt.Sprintf("unsupported content type %q: send application/x-thrift (a binary-protocol jaeger.Batch)", h)), http.StatusAccepted)
 			return
 		}
 	}
-	if req.ContentLength > r.cfg.MaxRequestBytes {
-		r.refuseHTTP(w, http.StatusRequestEntityTooLarge, outcomeTooLarge, reasonTooLarge,
-			fmt.Sprintf("request body of %d bytes exceeds the limit of %d", req.ContentLength, r.cfg.MaxRequestBytes))
+	body, o, ok := rq.ReadHTTP(w, req, "gzip")
+	if !ok {
+		r.core.WriteText(w, o, http.StatusAccepted)
 		return
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.cfg.MaxRequestBytes))
-	r.m.bytes.WithLabelValues(protoThrift).Add(float64(len(raw)))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			r.refuseHTTP(w, http.StatusRequestEntityTooLarge, outcomeTooLarge, reasonTooLarge,
-				fmt.Sprintf("request body exceeds the limit of %d bytes", r.cfg.MaxRequestBytes))
-			return
-		}
-		r.refuseHTTP(w, http.StatusBadRequest, outcomeBadRequest, reasonMalformed, "read request body: "+err.Error())
-		return
-	}
-	body := raw
-	switch ce := req.Header.Get("Content-Encoding"); ce {
-	case "", "identity":
-	case "gzip":
-		body, err = ingest.Decompress("gzip", raw, nil, r.cfg.MaxDecompressedBytes)
-		if errors.Is(err, ingest.ErrTooLarge) {
-			r.refuseHTTP(w, http.StatusRequestEntityTooLarge, outcomeTooLarge, reasonTooLarge,
-				fmt.Sprintf("decompressed request exceeds the limit of %d bytes", r.cfg.MaxDecompressedBytes))
-			return
-		}
-		if err != nil {
-			r.refuseHTTP(w, http.StatusBadRequest, outcomeBadRequest, reasonMalformed, "decompress gzip body: "+err.Error())
-			return
-		}
-	default:
-		r.refuseHTTP(w, http.StatusUnsupportedMediaType, outcomeUnsupported, reasonUnsupportedMedia,
-			fmt.Sprintf("unsupported content encoding %q: send gzip or none", ce))
-		return
-	}
-	n := int64(len(body))
-	if !r.reserve(n) {
-		r.refused(protoThrift, outcomeOverloaded, reasonOverloaded)
-		r.writeRetry(w, http.StatusTooManyRequests, "too many bytes in flight, retry later")
-		return
-	}
-	defer r.unreserve(n)
-
 	var b span.Batch
-	st, err := decodeThrift(body, r.cfg.Limits, &b)
+	st, err := decodeThrift(body, r.lim, &b)
 	if err != nil {
-		r.decodeFailed(protoThrift, err)
-		writeText(w, http.StatusBadRequest, "decode Thrift jaeger.Batch: "+err.Error())
+		r.core.WriteText(w, rq.DecodeFailed(err, "decode Thrift jaeger.Batch"), http.StatusAccepted)
 		return
 	}
-	switch o, msg := r.store(req.Context(), protoThrift, &b, st); o {
-	case outcomeOK:
-		w.WriteHeader(http.StatusAccepted)
-	case outcomeOverloaded:
-		r.writeRetry(w, http.StatusTooManyRequests, msg)
-	default:
-		r.writeRetry(w, http.StatusServiceUnavailable, msg)
-	}
-}
-
-func (r *Receiver) refuseHTTP(w http.ResponseWriter, code int, o outcome, reason, msg string) {
-	r.refused(protoThrift, o, reason)
-	writeText(w, code, msg)
-}
-
-func (r *Receiver) writeRetry(w http.ResponseWriter, code int, msg string) {
-	secs := int(r.cfg.RetryAfter.Round(time.Second) / time.Second)
-	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-	writeText(w, code, msg)
+	r.core.WriteText(w, rq.Store(req.Context(), &b, st, nil), http.StatusAccepted)
 }
 
 // writeText answers with a plain-text message, as Jaeger's collector does.
@@ -175,16 +113,16 @@ func readThriftBatch(body []byte) (tb *jaeger.Batch, err error) {
 }
 
 // decodeThrift decodes a binary-protocol jaeger.Batch and maps it onto b.
-func decodeThrift(body []byte, lim otlp.Limits, b *span.Batch) (stats, error) {
+func decodeThrift(body []byte, lim otlp.Limits, b *span.Batch) (otlp.Result, error) {
 	tb, err := readThriftBatch(body)
 	if err != nil {
-		return stats{}, err
+		return otlp.Result{}, err
 	}
 	return mapThrift(tb, lim, b)
 }
 
 // mapThrift maps a Thrift batch onto b. Times are microseconds in Thrift.
-func mapThrift(tb *jaeger.Batch, lim otlp.Limits, b *span.Batch) (stats, error) {
+func mapThrift(tb *jaeger.Batch, lim otlp.Limits, b *span.Batch) (otlp.Result, error) {
 	bl := newBuilder(lim, b)
 	var res *span.Resource
 	if tb.Process != nil {
@@ -199,6 +137,9 @@ func mapThrift(tb *jaeger.Batch, lim otlp.Limits, b *span.Batch) (stats, error) 
 		}
 		if err := bl.countSpan(); err != nil {
 			return bl.st, err
+		}
+		if bl.rejectIDs(uint64(ts.TraceIdHigh), uint64(ts.TraceIdLow), uint64(ts.SpanId)) {
+			continue
 		}
 		j.reset()
 		j.traceHigh, j.traceLow = uint64(ts.TraceIdHigh), uint64(ts.TraceIdLow)
@@ -231,7 +172,7 @@ func mapThrift(tb *jaeger.Batch, lim otlp.Limits, b *span.Batch) (stats, error) 
 			return bl.st, err
 		}
 	}
-	return bl.st, nil
+	return bl.done(), nil
 }
 
 // thriftTags converts Thrift tags to attributes. A tag whose value field

@@ -47,14 +47,38 @@ type failingAppender struct{ err error }
 
 func (a failingAppender) Append(context.Context, string, []byte, *span.Batch) error { return a.err }
 
-// counterValue reads a counter.
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
+// metricValue reads the counter or gauge name{labels} (label, value
+// pairs) from reg; 0 when the series does not exist.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
+	mfs, err := reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return m.GetCounter().GetValue()
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				if !hasLabel(m, labels[i], labels[i+1]) {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+func hasLabel(m *dto.Metric, k, v string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == k {
+			return l.GetValue() == v
+		}
+	}
+	return false
 }
 
 func openStore(t *testing.T) *store.DB { return testutil.OpenStore(t) }
@@ -62,13 +86,15 @@ func openStore(t *testing.T) *store.DB { return testutil.OpenStore(t) }
 // servers runs a Receiver's gRPC server and HTTP handler on loopback.
 type servers struct {
 	r        *Receiver
+	reg      *prometheus.Registry
 	grpcAddr string
 	httpURL  string
 }
 
 func startServers(t *testing.T, cfg ingest.Config, app ingest.Appender) *servers {
 	t.Helper()
-	r := New(cfg, "t", app, nil, prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	r := New(ingest.NewCore(cfg, "t", app, nil, reg))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +104,7 @@ func startServers(t *testing.T, cfg ingest.Config, app ingest.Appender) *servers
 	t.Cleanup(gs.Stop)
 	hs := httptest.NewServer(r.HTTPHandler())
 	t.Cleanup(hs.Close)
-	return &servers{r: r, grpcAddr: ln.Addr().String(), httpURL: hs.URL}
+	return &servers{r: r, reg: reg, grpcAddr: ln.Addr().String(), httpURL: hs.URL}
 }
 
 func (s *servers) client(t *testing.T) api_v2.CollectorServiceClient {
@@ -400,8 +426,11 @@ func TestGRPCPostSpans(t *testing.T) {
 		t.Fatal("PostSpans: nil response")
 	}
 	checkStored(t, db)
-	if got := counterValue(t, s.r.m.spans.WithLabelValues(protoGRPC)); got != 3 {
-		t.Errorf("spans received = %v, want 3", got)
+	if got := metricValue(t, s.reg, "clew_receiver_spans_total", "protocol", "jaeger_grpc", "outcome", "accepted"); got != 3 {
+		t.Errorf("spans accepted = %v, want 3", got)
+	}
+	if got := metricValue(t, s.reg, "clew_jaeger_spans_received_total", "protocol", "grpc"); got != 3 {
+		t.Errorf("deprecated clew_jaeger_spans_received_total = %v, want 3", got)
 	}
 }
 
@@ -414,8 +443,11 @@ func TestThriftPostTraces(t *testing.T) {
 		}
 	}
 	checkStored(t, db)
-	if got := counterValue(t, s.r.m.spans.WithLabelValues(protoThrift)); got != 3 {
-		t.Errorf("spans received = %v, want 3", got)
+	if got := metricValue(t, s.reg, "clew_receiver_spans_total", "protocol", "jaeger_thrift_http", "outcome", "accepted"); got != 3 {
+		t.Errorf("spans accepted = %v, want 3", got)
+	}
+	if got := metricValue(t, s.reg, "clew_jaeger_spans_received_total", "protocol", "thrift_http"); got != 3 {
+		t.Errorf("deprecated clew_jaeger_spans_received_total = %v, want 3", got)
 	}
 }
 
@@ -446,10 +478,6 @@ func TestGRPCMalformed(t *testing.T) {
 		}
 		return out
 	}
-	zeroTrace := protoBatch()
-	zeroTrace.Spans[0].TraceID = model.TraceID{}
-	zeroSpan := protoBatch()
-	zeroSpan.Spans[1].SpanID = 0
 	badDuration := protoBatch()
 	badDuration.Spans[0].Duration = -time.Second
 	valid := marshal(protoBatch())
@@ -460,8 +488,6 @@ func TestGRPCMalformed(t *testing.T) {
 		{"garbage", []byte("\xff\xff\xff\xff not protobuf")},
 		{"truncated", valid[:len(valid)-3]},
 		{"bad_trace_id_length", []byte{0x0a, 0x06, 0x0a, 0x04, 0x0a, 0x02, 0x01, 0x02}},
-		{"zero_trace_id", marshal(zeroTrace)},
-		{"zero_span_id", marshal(zeroSpan)},
 		{"negative_duration", marshal(badDuration)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -472,8 +498,13 @@ func TestGRPCMalformed(t *testing.T) {
 			}
 		})
 	}
-	if got := counterValue(t, s.r.m.discarded.WithLabelValues(reasonMalformed)); got != 6 {
-		t.Errorf("discarded malformed = %v, want 6", got)
+	// Zero IDs are no longer request errors: such spans are rejected one
+	// by one, as OTLP rejects them (TestSameBadInput in internal/ingest).
+	if got := metricValue(t, s.reg, "clew_receiver_requests_refused_total", "protocol", "jaeger_grpc", "reason", "malformed"); got != 4 {
+		t.Errorf("refused malformed = %v, want 4", got)
+	}
+	if got := metricValue(t, s.reg, "clew_jaeger_discarded_spans_total", "reason", "malformed_request"); got != 4 {
+		t.Errorf("deprecated discarded malformed = %v, want 4", got)
 	}
 }
 
@@ -508,11 +539,21 @@ func TestThriftMalformed(t *testing.T) {
 			}
 		})
 	}
-	if got := counterValue(t, s.r.m.discarded.WithLabelValues(reasonMalformed)); got != 6 {
-		t.Errorf("discarded malformed = %v, want 6", got)
+	// The batch whose only span has a zero trace ID is refused as
+	// invalid_spans (nothing valid to store), the others as malformed.
+	for reason, want := range map[string]float64{"malformed": 5, "invalid_spans": 1, "too_many_spans": 1, "unsupported_media_type": 1} {
+		if got := metricValue(t, s.reg, "clew_receiver_requests_refused_total", "protocol", "jaeger_thrift_http", "reason", reason); got != want {
+			t.Errorf("refused %s = %v, want %v", reason, got, want)
+		}
 	}
-	if got := counterValue(t, s.r.m.discarded.WithLabelValues(reasonTooManySpans)); got != 1 {
-		t.Errorf("discarded too_many_spans = %v, want 1", got)
+	if got := metricValue(t, s.reg, "clew_receiver_spans_refused_total", "protocol", "jaeger_thrift_http", "reason", "invalid_trace_id"); got != 1 {
+		t.Errorf("spans refused invalid_trace_id = %v, want 1", got)
+	}
+	if got := metricValue(t, s.reg, "clew_jaeger_discarded_spans_total", "reason", "malformed_request"); got != 6 {
+		t.Errorf("deprecated discarded malformed = %v, want 6", got)
+	}
+	if got := metricValue(t, s.reg, "clew_jaeger_discarded_spans_total", "reason", "too_many_spans"); got != 1 {
+		t.Errorf("deprecated discarded too_many_spans = %v, want 1", got)
 	}
 }
 
@@ -563,7 +604,7 @@ func TestLimits(t *testing.T) {
 	if root.Name != "GET" {
 		t.Errorf("root name %q, want it cut to %q", root.Name, "GET")
 	}
-	if st.droppedAttrs == 0 || st.droppedEvents != 1 || st.truncated == 0 {
+	if st.DroppedAttrs == 0 || st.DroppedEvents != 1 || st.Truncated == 0 || st.TruncatedNames == 0 {
 		t.Errorf("stats %+v", st)
 	}
 	// Invalid UTF-8 is replaced, never stored as is.

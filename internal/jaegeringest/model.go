@@ -2,13 +2,11 @@ package jaegeringest
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
@@ -70,50 +68,47 @@ func (j *jspan) reset() {
 	*j = jspan{refs: refs, logs: logs}
 }
 
-// stats counts what the limits changed in a request.
-type stats struct {
-	truncated     int
-	droppedAttrs  int
-	droppedEvents int
-	droppedLinks  int
-}
-
 // errTooManySpans is returned when a request holds more spans than allowed.
-var errTooManySpans = errors.New("too many spans")
+var errTooManySpans = otlp.ErrTooManySpans
 
 // maxMicros is the largest microsecond count whose nanoseconds fit a uint64.
 const maxMicros = math.MaxUint64 / 1000
 
-// builder maps Jaeger spans onto a span.Batch, applying the ingest limits:
-// strings over the size limits are cut at a rune boundary (and invalid
-// UTF-8 replaced), tags, logs and references over the per-span limits are
-// dropped, and all of it counted.
+// builder maps Jaeger spans onto a span.Batch, applying the ingest limits
+// as every receiver does: strings go through otlp.CleanString (invalid
+// UTF-8 replaced, then cut at a rune boundary), tags, logs and references
+// over the per-span limits are dropped, a span with a zero trace or span
+// ID is rejected, and all of it counted in st.
 type builder struct {
 	lim    otlp.Limits
 	b      *span.Batch
 	scopes map[[2]string]*span.Scope
-	st     stats
+	st     otlp.Result
 	count  int
 }
 
 func newBuilder(lim otlp.Limits, b *span.Batch) *builder {
-	return &builder{lim: lim, b: b}
+	return &builder{lim: lim.WithDefaults(), b: b}
 }
 
-// cut makes s valid UTF-8 and cuts it to max bytes at a rune boundary.
-func (bl *builder) cut(s string, max int) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
+// name applies the string rule to a name or key.
+func (bl *builder) name(s string) string { return bl.clean(s, bl.lim.MaxNameBytes, true) }
+
+// value applies the string rule to a string value.
+func (bl *builder) value(s string) string { return bl.clean(s, bl.lim.MaxAttrValueBytes, false) }
+
+func (bl *builder) clean(s string, max int, isName bool) string {
+	out, f := otlp.CleanString(s, max)
+	if f&otlp.FixRepaired != 0 {
+		bl.st.InvalidUTF8++
 	}
-	if max <= 0 || len(s) <= max {
-		return s
+	if f&otlp.FixTruncated != 0 {
+		bl.st.Truncated++
+		if isName {
+			bl.st.TruncatedNames++
+		}
 	}
-	bl.st.truncated++
-	i := max
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	return s[:i]
+	return out
 }
 
 // cutBytes cuts a binary value to max bytes.
@@ -121,12 +116,19 @@ func (bl *builder) cutBytes(b []byte, max int) []byte {
 	if max <= 0 || len(b) <= max {
 		return b
 	}
-	bl.st.truncated++
+	bl.st.Truncated++
 	return b[:max]
 }
 
+// done finishes the counts of the request.
+func (bl *builder) done() otlp.Result {
+	bl.st.Spans = len(bl.b.Spans)
+	bl.st.Finish()
+	return bl.st
+}
+
 func (bl *builder) str(v string) span.Value {
-	return span.StringValue(bl.cut(v, bl.lim.MaxAttrValueBytes))
+	return span.StringValue(bl.value(v))
 }
 
 func (bl *builder) bytes(v []byte) span.Value {
@@ -147,14 +149,14 @@ func (bl *builder) limitAttrs(attrs []span.Attr) ([]span.Attr, uint32) {
 	var dropped uint32
 	if bl.lim.MaxAttrsPerSpan > 0 && len(attrs) > bl.lim.MaxAttrsPerSpan {
 		n := len(attrs) - bl.lim.MaxAttrsPerSpan
-		bl.st.droppedAttrs += n
+		bl.st.DroppedAttrs += n
 		attrs, dropped = attrs[:bl.lim.MaxAttrsPerSpan:bl.lim.MaxAttrsPerSpan], uint32(n)
 	}
 	if len(attrs) == 0 {
 		return nil, dropped
 	}
 	for i := range attrs {
-		attrs[i].Key = bl.cut(attrs[i].Key, bl.lim.MaxNameBytes)
+		attrs[i].Key = bl.name(attrs[i].Key)
 	}
 	return attrs, dropped
 }
@@ -191,7 +193,7 @@ func (bl *builder) scope(name, version string) *span.Scope {
 	if bl.scopes == nil {
 		bl.scopes = map[[2]string]*span.Scope{}
 	}
-	s := &span.Scope{Name: bl.cut(name, bl.lim.MaxNameBytes), Version: bl.cut(version, bl.lim.MaxNameBytes)}
+	s := &span.Scope{Name: bl.name(name), Version: bl.name(version)}
 	bl.scopes[k] = s
 	bl.b.Scopes = append(bl.b.Scopes, s)
 	return s
@@ -206,13 +208,27 @@ func (bl *builder) countSpan() error {
 	return nil
 }
 
+// rejectIDs rejects and counts a span with a zero trace or span ID, as
+// OTLP rejects it; the request's other spans are kept. Callers check it
+// before converting the span, so that nothing of a rejected span is
+// counted as truncated.
+func (bl *builder) rejectIDs(traceHigh, traceLow, spanID uint64) bool {
+	switch {
+	case traceHigh == 0 && traceLow == 0:
+		bl.st.Reject(otlp.ReasonInvalidTraceID)
+	case spanID == 0:
+		bl.st.Reject(otlp.ReasonInvalidSpanID)
+	default:
+		return false
+	}
+	return true
+}
+
 // add maps j onto a span and appends it to the batch. idx is j's position
-// in the request, for error messages. A span without a trace or span ID is
-// an error: Jaeger's protocols have no partial success, so the request is
-// refused as a whole.
+// in the request, for error messages.
 func (bl *builder) add(j *jspan, idx int) error {
 	s := span.Span{
-		Name:          bl.cut(j.name, bl.lim.MaxNameBytes),
+		Name:          bl.name(j.name),
 		StartUnixNano: j.startNanos,
 		EndUnixNano:   j.endNano,
 		Resource:      j.res,
@@ -220,12 +236,6 @@ func (bl *builder) add(j *jspan, idx int) error {
 	binary.BigEndian.PutUint64(s.TraceID[:8], j.traceHigh)
 	binary.BigEndian.PutUint64(s.TraceID[8:], j.traceLow)
 	binary.BigEndian.PutUint64(s.SpanID[:], j.spanID)
-	if s.TraceID.IsZero() {
-		return fmt.Errorf("span %d: trace ID is zero", idx)
-	}
-	if j.spanID == 0 {
-		return fmt.Errorf("span %d: span ID is zero", idx)
-	}
 
 	// The parent is Thrift's parentSpanId when set, else the first CHILD_OF
 	// reference within the trace (Jaeger's Span.ParentSpanID). Every other
@@ -246,7 +256,7 @@ func (bl *builder) add(j *jspan, idx int) error {
 		}
 		if r.spanID == 0 || r.traceHigh == 0 && r.traceLow == 0 || bl.lim.MaxLinksPerSpan > 0 && len(s.Links) >= bl.lim.MaxLinksPerSpan {
 			s.DroppedLinks++
-			bl.st.droppedLinks++
+			bl.st.DroppedLinks++
 			continue
 		}
 		l := span.Link{Attrs: []span.Attr{{Key: keyRefType, Value: span.StringValue("follows_from")}}}
@@ -266,14 +276,14 @@ func (bl *builder) add(j *jspan, idx int) error {
 		for _, lg := range j.logs {
 			if bl.lim.MaxEventsPerSpan > 0 && len(s.Events) >= bl.lim.MaxEventsPerSpan {
 				s.DroppedEvents++
-				bl.st.droppedEvents++
+				bl.st.DroppedEvents++
 				continue
 			}
 			ev := span.Event{TimeUnixNano: lg.timeNanos}
 			fields := dedupe(lg.fields)
 			if i := index(fields, keyEventName); i >= 0 {
 				if v := fields[i].Value; v.Type == span.TypeString {
-					ev.Name = bl.cut(v.Str, bl.lim.MaxNameBytes)
+					ev.Name = bl.name(v.Str)
 				}
 				fields = slices.Delete(fields, i, i+1)
 			}
@@ -356,10 +366,10 @@ func (bl *builder) mapTags(s *span.Span, tags []span.Attr) {
 			}
 		}
 	}
-	s.StatusMessage = bl.cut(s.StatusMessage, bl.lim.MaxAttrValueBytes)
+	s.StatusMessage = bl.value(s.StatusMessage)
 
 	if v, ok := get(keyTraceState); ok {
-		s.TraceState = bl.cut(v.AsString(), bl.lim.MaxAttrValueBytes)
+		s.TraceState = bl.value(v.AsString())
 		remove(keyTraceState)
 	}
 	nameKey, versionKey := keyScopeName, keyScopeVersion

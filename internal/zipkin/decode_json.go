@@ -17,8 +17,11 @@ import (
 // accepts: unknown fields are skipped, null stands for an absent field,
 // trace IDs of 1 to 32 and span IDs of 1 to 16 hex digits are left-padded,
 // and invalid IP addresses are dropped. Any other malformation fails the
-// whole request. Strings are copied: b does not alias data.
-func DecodeJSON(data []byte, lim otlp.Limits, b *span.Batch) (stats, error) {
+// whole request; a span with an all-zero traceId or id is rejected alone
+// (counted in the Result), and invalid UTF-8 in strings is replaced
+// (otlp.CleanString), as on every clew receiver. Strings are copied: b does
+// not alias data.
+func DecodeJSON(data []byte, lim otlp.Limits, b *span.Batch) (otlp.Result, error) {
 	d := jsonReader{b: data}
 	bl := newBuilder(lim, b)
 	var z zspan
@@ -48,7 +51,21 @@ func DecodeJSON(data []byte, lim otlp.Limits, b *span.Batch) (stats, error) {
 	if d.i < len(d.b) {
 		return bl.st, d.errorf("unexpected data after the list")
 	}
-	return bl.st, nil
+	return bl.done(), nil
+}
+
+// zeros reports whether s is 1 to max zero digits: an all-zero ID, which
+// the builder rejects with its span rather than failing the request.
+func zeros(s []byte, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for _, c := range s {
+		if c != '0' {
+			return false
+		}
+	}
+	return true
 }
 
 // maxDepth bounds the nesting of skipped values.
@@ -171,10 +188,7 @@ func (d *jsonReader) str() ([]byte, error) {
 		if c == '"' {
 			s := d.b[start:d.i]
 			d.i++
-			if !utf8.Valid(s) {
-				return nil, d.errorf("string is not valid UTF-8")
-			}
-			return s, nil
+			return s, nil // invalid UTF-8 is the builder's to repair
 		}
 		if c == '\\' {
 			return d.strSlow(start)
@@ -195,9 +209,6 @@ func (d *jsonReader) strSlow(start int) ([]byte, error) {
 		case c == '"':
 			d.i++
 			d.buf = out
-			if !utf8.Valid(out) {
-				return nil, d.errorf("string is not valid UTF-8")
-			}
 			return out, nil
 		case c < 0x20:
 			return nil, d.errorf("control character in a string")
@@ -372,17 +383,19 @@ func (d *jsonReader) span(z *zspan) error {
 		case "traceId":
 			var s []byte
 			if s, err = d.str(); err == nil {
-				if z.traceID, err = span.ParseTraceID(string(s)); err != nil {
-					return fmt.Errorf("traceId %q: want 1 to 32 hex digits, not all zero", s)
+				if z.traceID, err = span.ParseTraceID(string(s)); err != nil && !zeros(s, 32) {
+					return fmt.Errorf("traceId %q: want 1 to 32 hex digits", s)
 				}
+				err = nil
 				z.hasTrace = true
 			}
 		case "id":
 			var s []byte
 			if s, err = d.str(); err == nil {
-				if z.id, err = span.ParseSpanID(string(s)); err != nil {
-					return fmt.Errorf("id %q: want 1 to 16 hex digits, not all zero", s)
+				if z.id, err = span.ParseSpanID(string(s)); err != nil && !zeros(s, 16) {
+					return fmt.Errorf("id %q: want 1 to 16 hex digits", s)
 				}
+				err = nil
 				z.hasID = true
 			}
 		case "parentId":

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -30,10 +29,12 @@ var protoKinds = [...]string{"", "CLIENT", "SERVER", "PRODUCER", "CONSUMER"}
 
 // DecodeProto decodes a Zipkin proto3 ListOfSpans into b, applying lim.
 // Unknown fields are skipped; a known field with the wrong wire type, a
-// truncated message, an ID of the wrong length or a string that is not
-// UTF-8 fails the whole request. An empty body is an empty list. Strings are
+// truncated message or an ID of the wrong length fails the whole request.
+// A span with an all-zero trace_id or id is rejected alone (counted in the
+// Result), and invalid UTF-8 in strings is replaced (otlp.CleanString), as
+// on every clew receiver. An empty body is an empty list. Strings are
 // copied: b does not alias data.
-func DecodeProto(data []byte, lim otlp.Limits, b *span.Batch) (stats, error) {
+func DecodeProto(data []byte, lim otlp.Limits, b *span.Batch) (otlp.Result, error) {
 	bl := newBuilder(lim, b)
 	var z zspan
 	idx := 0
@@ -54,7 +55,10 @@ func DecodeProto(data []byte, lim otlp.Limits, b *span.Batch) (stats, error) {
 		idx++
 		return nil
 	})
-	return bl.st, err
+	if err != nil {
+		return bl.st, err
+	}
+	return bl.done(), nil
 }
 
 // walk calls f for each field of a message: v holds the bytes of a
@@ -105,10 +109,7 @@ func protoString(name string, typ protowire.Type, v []byte) (string, error) {
 	if err := wantType(name, typ, protowire.BytesType); err != nil {
 		return "", err
 	}
-	if !utf8.Valid(v) {
-		return "", fmt.Errorf("%s is not valid UTF-8", name)
-	}
-	return string(v), nil
+	return string(v), nil // invalid UTF-8 is the builder's to repair
 }
 
 func protoSpan(data []byte, z *zspan) error {
@@ -126,9 +127,6 @@ func protoSpan(data []byte, z *zspan) error {
 				copy(z.traceID[:], v)
 			default:
 				return fmt.Errorf("trace_id: want 8 or 16 bytes, got %d", len(v))
-			}
-			if z.traceID.IsZero() {
-				return errors.New("trace_id is all zero")
 			}
 			z.hasTrace = true
 		case 2:
@@ -150,9 +148,6 @@ func protoSpan(data []byte, z *zspan) error {
 				return fmt.Errorf("id: want 8 bytes, got %d", len(v))
 			}
 			copy(z.id[:], v)
-			if z.id.IsZero() {
-				return errors.New("id is all zero")
-			}
 			z.hasID = true
 		case 4:
 			if err = wantType("kind", typ, protowire.VarintType); err != nil {

@@ -63,7 +63,7 @@ func (a *API) dependencies(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, d := range deps {
-			links = append(links, dependencyLink{Parent: d.Parent, Child: d.Child, CallCount: d.CallCount, ErrorCount: d.ErrorCount})
+			links = append(links, dependencyLink(d))
 		}
 	}
 	b, _ := json.Marshal(links)

@@ -19,7 +19,7 @@ func (f *fakeDeps) Dependencies(_ context.Context, start, end time.Time) ([]Depe
 
 func TestDependenciesFromSource(t *testing.T) {
 	src := &fakeDeps{}
-	z := New(ingest.DefaultConfig(), "t", nil, nil, nil, nil)
+	z := New(ingest.NewCore(ingest.DefaultConfig(), "t", nil, nil, nil), nil, nil)
 	z.SetDependencies(src)
 	mux := http.NewServeMux()
 	z.Register(mux)

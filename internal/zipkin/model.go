@@ -1,11 +1,9 @@
 package zipkin
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/netip"
-	"unicode/utf8"
 
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
@@ -160,41 +158,51 @@ func (z *zspan) hasTag(k string) bool {
 	return false
 }
 
-// stats counts what the limits changed in a request.
-type stats struct {
-	truncated     int
-	droppedAttrs  int
-	droppedEvents int
-}
-
 // errTooManySpans is returned when a request holds more spans than allowed.
-var errTooManySpans = errors.New("too many spans")
+var errTooManySpans = otlp.ErrTooManySpans
 
 // builder maps decoded Zipkin spans onto a span.Batch, applying the ingest
-// limits: strings over the size limits are cut at a rune boundary, tags and
-// annotations over the per-span limits are dropped, and all of it counted.
+// limits as every receiver does: strings go through otlp.CleanString
+// (invalid UTF-8 replaced, then cut at a rune boundary), tags and
+// annotations over the per-span limits are dropped, a span with an
+// all-zero trace or span ID is rejected, and all of it counted in st.
 type builder struct {
 	lim   otlp.Limits
 	b     *span.Batch
 	res   map[string]*span.Resource
-	st    stats
+	st    otlp.Result
 	count int
 }
 
 func newBuilder(lim otlp.Limits, b *span.Batch) *builder {
-	return &builder{lim: lim, b: b, res: map[string]*span.Resource{}}
+	return &builder{lim: lim.WithDefaults(), b: b, res: map[string]*span.Resource{}}
 }
 
-func (bl *builder) cut(s string, max int) string {
-	if max <= 0 || len(s) <= max {
-		return s
+// name applies the string rule to a name or key.
+func (bl *builder) name(s string) string { return bl.clean(s, bl.lim.MaxNameBytes, true) }
+
+// value applies the string rule to a string value.
+func (bl *builder) value(s string) string { return bl.clean(s, bl.lim.MaxAttrValueBytes, false) }
+
+func (bl *builder) clean(s string, max int, isName bool) string {
+	out, f := otlp.CleanString(s, max)
+	if f&otlp.FixRepaired != 0 {
+		bl.st.InvalidUTF8++
 	}
-	bl.st.truncated++
-	i := max
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
+	if f&otlp.FixTruncated != 0 {
+		bl.st.Truncated++
+		if isName {
+			bl.st.TruncatedNames++
+		}
 	}
-	return s[:i]
+	return out
+}
+
+// done finishes the counts of the request.
+func (bl *builder) done() otlp.Result {
+	bl.st.Spans = len(bl.b.Spans)
+	bl.st.Finish()
+	return bl.st
 }
 
 func (bl *builder) resource(service string) *span.Resource {
@@ -223,6 +231,15 @@ func (bl *builder) add(z *zspan, idx int) error {
 	if !z.hasID {
 		return fmt.Errorf("span %d: id is required", idx)
 	}
+	// An all-zero ID is rejected with the span alone, as OTLP rejects it.
+	if z.traceID.IsZero() {
+		bl.st.Reject(otlp.ReasonInvalidTraceID)
+		return nil
+	}
+	if z.id.IsZero() {
+		bl.st.Reject(otlp.ReasonInvalidSpanID)
+		return nil
+	}
 	const maxMicros = math.MaxUint64 / 1000
 	if z.timestamp > maxMicros || z.dur > maxMicros-z.timestamp {
 		return fmt.Errorf("span %d: timestamp or duration out of range", idx)
@@ -230,7 +247,7 @@ func (bl *builder) add(z *zspan, idx int) error {
 	s := span.Span{
 		TraceID:       z.traceID,
 		SpanID:        z.id,
-		Name:          bl.cut(z.name, bl.lim.MaxNameBytes),
+		Name:          bl.name(z.name),
 		StartUnixNano: z.timestamp * 1000,
 		EndUnixNano:   (z.timestamp + z.dur) * 1000,
 	}
@@ -250,7 +267,7 @@ func (bl *builder) add(z *zspan, idx int) error {
 	default:
 		return fmt.Errorf("span %d: kind %q: want CLIENT, SERVER, PRODUCER or CONSUMER", idx, z.kind)
 	}
-	s.Resource = bl.resource(bl.cut(z.local.serviceName, bl.lim.MaxAttrValueBytes))
+	s.Resource = bl.resource(bl.value(z.local.serviceName))
 
 	// Tags become attributes, all kept as strings (a tag is a string in
 	// Zipkin); the status is derived from them without removing them, so a
@@ -262,7 +279,7 @@ func (bl *builder) add(z *zspan, idx int) error {
 	put := func(k string, v span.Value) {
 		if bl.lim.MaxAttrsPerSpan > 0 && len(attrs) >= bl.lim.MaxAttrsPerSpan {
 			s.DroppedAttrs++
-			bl.st.droppedAttrs++
+			bl.st.DroppedAttrs++
 			return
 		}
 		attrs = append(attrs, span.Attr{Key: k, Value: v})
@@ -281,7 +298,7 @@ func (bl *builder) add(z *zspan, idx int) error {
 		case keyError:
 			errTag, hasError = t.value, true
 		}
-		put(bl.cut(t.key, bl.lim.MaxNameBytes), span.StringValue(bl.cut(t.value, bl.lim.MaxAttrValueBytes)))
+		put(bl.name(t.key), span.StringValue(bl.value(t.value)))
 	}
 	switch {
 	case hasStatusCode:
@@ -290,12 +307,12 @@ func (bl *builder) add(z *zspan, idx int) error {
 			s.StatusCode = span.StatusOK
 		case "ERROR", "STATUS_CODE_ERROR":
 			s.StatusCode = span.StatusError
-			s.StatusMessage = bl.cut(statusDesc, bl.lim.MaxAttrValueBytes)
+			s.StatusMessage = bl.value(statusDesc)
 		}
 	case hasError:
 		s.StatusCode = span.StatusError
 		if errTag != "true" {
-			s.StatusMessage = bl.cut(errTag, bl.lim.MaxAttrValueBytes)
+			s.StatusMessage = bl.value(errTag)
 		}
 	}
 	// Endpoint fields and flags never shadow a tag of the same name.
@@ -309,7 +326,7 @@ func (bl *builder) add(z *zspan, idx int) error {
 	}
 	if z.hasRemote {
 		if z.remote.serviceName != "" {
-			derived(keyPeerService, span.StringValue(bl.cut(z.remote.serviceName, bl.lim.MaxAttrValueBytes)))
+			derived(keyPeerService, span.StringValue(bl.value(z.remote.serviceName)))
 		}
 		putEndpoint(derived, &z.remote, keyPeerIP, keyPeerIPv6, keyPeerPort)
 	}
@@ -327,13 +344,13 @@ func (bl *builder) add(z *zspan, idx int) error {
 		for _, a := range z.annotations {
 			if bl.lim.MaxEventsPerSpan > 0 && len(ev) >= bl.lim.MaxEventsPerSpan {
 				s.DroppedEvents++
-				bl.st.droppedEvents++
+				bl.st.DroppedEvents++
 				continue
 			}
 			if a.timestamp > maxMicros {
 				return fmt.Errorf("span %d: annotation timestamp out of range", idx)
 			}
-			ev = append(ev, span.Event{TimeUnixNano: a.timestamp * 1000, Name: bl.cut(a.value, bl.lim.MaxNameBytes)})
+			ev = append(ev, span.Event{TimeUnixNano: a.timestamp * 1000, Name: bl.name(a.value)})
 		}
 		s.Events = ev
 	}

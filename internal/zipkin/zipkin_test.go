@@ -64,10 +64,10 @@ func newTestServer(t *testing.T) *testServer {
 	}
 	t.Cleanup(func() { db.Close() })
 	reg := prometheus.NewRegistry()
-	z := New(ingest.DefaultConfig(), "t", storeAppender{db}, db, nil, reg)
+	z := New(ingest.NewCore(ingest.DefaultConfig(), "t", storeAppender{db}, nil, reg), db, nil)
 	mux := http.NewServeMux()
 	z.Register(mux)
-	api.New(db, nil).Register(mux)
+	api.New(db, db, nil).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, api: z, reg: reg}
@@ -548,7 +548,7 @@ func TestPostEdgeCases(t *testing.T) {
 			}
 		})
 	}
-	if got := counter(t, srv.reg, "clew_zipkin_discarded_spans_total", reasonMalformed); got < 15 {
+	if got := counter(t, srv.reg, "clew_zipkin_discarded_spans_total", "malformed_request"); got < 15 {
 		t.Errorf("clew_zipkin_discarded_spans_total{reason=malformed_request} = %v, want ≥ 15", got)
 	}
 	if got := counter(t, srv.reg, "clew_zipkin_spans_received_total", ""); got != 4 {
@@ -690,7 +690,7 @@ func TestOverload(t *testing.T) {
 		app  ingest.Appender
 		code int
 	}{{overloaded{}, 429}, {broken{}, 503}} {
-		z := New(ingest.DefaultConfig(), "t", c.app, nil, nil, nil)
+		z := New(ingest.NewCore(ingest.DefaultConfig(), "t", c.app, nil, nil), nil, nil)
 		mux := http.NewServeMux()
 		z.Register(mux)
 		rec := httptest.NewRecorder()
@@ -702,10 +702,10 @@ func TestOverload(t *testing.T) {
 	}
 	// The in-flight budget, shared with another receiver that holds half.
 	cfg := ingest.DefaultConfig()
-	z := New(cfg, "t", overloaded{}, nil, nil, nil)
-	shared := ingest.NewBudget(10)
-	shared.Reserve(5)
-	z.ShareBudget(shared)
+	cfg.MaxInflightBytes = 10
+	core := ingest.NewCore(cfg, "t", overloaded{}, nil, nil)
+	core.Budget().Reserve(5)
+	z := New(core, nil, nil)
 	mux := http.NewServeMux()
 	z.Register(mux)
 	rec := httptest.NewRecorder()
@@ -716,7 +716,7 @@ func TestOverload(t *testing.T) {
 	// Too large.
 	cfg = ingest.DefaultConfig()
 	cfg.MaxRequestBytes = 8
-	z = New(cfg, "t", overloaded{}, nil, nil, nil)
+	z = New(ingest.NewCore(cfg, "t", overloaded{}, nil, nil), nil, nil)
 	mux = http.NewServeMux()
 	z.Register(mux)
 	rec = httptest.NewRecorder()
@@ -743,7 +743,7 @@ func TestLimits(t *testing.T) {
 	if s.Name != "hé" || s.Attrs[0].Value.Str != "éé" || len(s.Attrs) != 2 || s.DroppedAttrs != 1 || len(s.Events) != 1 || s.DroppedEvents != 1 {
 		t.Errorf("limited span = %+v", s)
 	}
-	if st.truncated != 2 || st.droppedAttrs != 1 || st.droppedEvents != 1 {
+	if st.Truncated != 2 || st.TruncatedNames != 1 || st.DroppedAttrs != 1 || st.DroppedEvents != 1 || !st.Modified {
 		t.Errorf("stats = %+v", st)
 	}
 	b = span.Batch{}
