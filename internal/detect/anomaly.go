@@ -94,12 +94,18 @@ func (d *Detector) excludedFor(service string, m int64) bool {
 // (a change must then be significant against both), else whichever has.
 // fallback says why no seasonal baseline is used.
 func (d *Detector) baselinesFor(s *opSeries, seasonal map[opKey][]seasonalWindow, firstMinute int64, ex excludedSnapshot, now time.Time) (bases []*baseline, fallback string, excludedMinutes int) {
+	return d.baselinesWindow(s, seasonal, firstMinute, ex, now, int(d.cfg.Window/time.Minute))
+}
+
+// baselinesWindow is baselinesFor with the trailing baseline ending
+// before a tested window of win minutes.
+func (d *Detector) baselinesWindow(s *opSeries, seasonal map[opKey][]seasonalWindow, firstMinute int64, ex excludedSnapshot, now time.Time, win int) (bases []*baseline, fallback string, excludedMinutes int) {
 	m0 := unixMinute(now)
-	w := int64(d.cfg.Window / time.Minute)
+	w := int64(win)
 	baseTo := m0 - w
 	baseFrom := baseTo - int64(d.cfg.Trailing/time.Minute) + 1
 	skip := func(m int64) bool {
-		if ex.has(s.key.Service, m) {
+		if ex.has(s.key.Service, m) || d.hostMinutes[m] {
 			excludedMinutes++
 			return true
 		}
@@ -114,6 +120,9 @@ func (d *Detector) baselinesFor(s *opSeries, seasonal map[opKey][]seasonalWindow
 		return []*baseline{sb}, "", excludedMinutes
 	}
 	fallback = "less than 3 days (or 2 weeks) of history at this time of day"
+	if have := tb.minutes + float64(excludedMinutes); have < d.cfg.Trailing.Minutes() && firstMinute > 0 && firstMinute+1 > baseFrom {
+		fallback += fmt.Sprintf("; the history is %.0f minutes long, so the trailing baseline has only those", have)
+	}
 	return []*baseline{tb}, fallback, excludedMinutes
 }
 
@@ -131,14 +140,72 @@ func (d *Detector) testAll(ops map[opKey]*opSeries, seasonal map[opKey][]seasona
 			total[m] += a.Calls
 		}
 	}
-	var out []finding
-	for _, s := range sortedOps(ops) {
+	type candidate struct {
+		s     *opSeries
+		bases []*baseline
+	}
+	var cands []candidate
+	var sparse []*opSeries
+	consider := func(s *opSeries) {
 		bases, _, _ := d.baselinesFor(s, seasonal, d.cache.firstMinute, ex, now)
-		if !bases[0].usable(d.cfg) {
+		// A sparse operation is tested over a longer window, its baseline
+		// ending before it, and pooled with the other sparse operations of
+		// its service.
+		if ws := d.sparseWindow(bases[0]); ws > w {
+			if !s.pooled {
+				sparse = append(sparse, s)
+			}
+			if b2, _, _ := d.baselinesWindow(s, seasonal, d.cache.firstMinute, ex, now, ws); b2[0].usable(d.cfg) || s.pooled {
+				bases, s.window = b2, ws
+			}
+		}
+		if bases[0].usable(d.cfg) {
+			cands = append(cands, candidate{s, bases})
+		}
+	}
+	for _, s := range sortedOps(ops) {
+		consider(s)
+	}
+	for _, s := range pooledSeries(sparse) {
+		consider(s)
+	}
+	for m := m0 - int64(w) + 1; m <= m0; m++ {
+		if d.hostMinutes[m] {
 			continue
 		}
+		var hot, n int
+		hotSvc, allSvc := map[string]bool{}, map[string]bool{}
+		for _, c := range cands {
+			if c.s.pooled {
+				continue
+			}
+			a := c.s.minutes[m]
+			if a == nil || a.Calls < 10 {
+				continue
+			}
+			n++
+			allSvc[c.s.key.Service] = true
+			if d.hotMinute(a, c.bases[0].data) {
+				hot++
+				hotSvc[c.s.key.Service] = true
+			}
+		}
+		if n >= 10 && 2*hot >= n && len(hotSvc) >= 4 && 2*len(hotSvc) >= len(allSvc) {
+			d.hostMinutes[m] = true
+			d.log.Info("host-wide slowdown: its minute is left out of latency and throughput tests", "minute", minuteTime(m), "operations_slower", hot, "operations", n, "services", len(hotSvc))
+		}
+	}
+	for m := range d.hostMinutes {
+		if m < m0-180 {
+			delete(d.hostMinutes, m)
+		}
+	}
+	var out []finding
+	for _, c := range cands {
+		s, bases := c.s, c.bases
 		tested[s.key] = true
 		base := bases[0]
+		w := max(w, s.window)
 		if f := d.testLatency(s, bases, m0, w, now); f != nil {
 			f.minute, f.confirmed = m0, true
 			if f.tailOnly {
@@ -150,12 +217,55 @@ func (d *Detector) testAll(ops map[opKey]*opSeries, seasonal map[opKey][]seasona
 			f.minute, f.confirmed = m0, true
 			out = append(out, *f)
 		}
-		if f := d.testThroughput(s, bases, m0, w, total); f != nil {
+		if s.pooled {
+			continue // a pooled series' throughput is its operations': tested there
+		}
+		if f := d.testThroughput(s, bases, m0, int(d.cfg.Window/time.Minute), total); f != nil {
 			f.minute, f.confirmed = m0-1, true
 			out = append(out, *f)
 		}
 	}
 	return out
+}
+
+// maxSparseWindow is the longest window, in minutes, an operation too
+// sparse for the usual window is tested over.
+const maxSparseWindow = 10
+
+// sparseWindow is the window, in minutes, in which an operation with
+// baseline b expects MinCalls calls, at most maxSparseWindow: the usual
+// Window when it has that many there.
+func (d *Detector) sparseWindow(b *baseline) int {
+	w := int(d.cfg.Window / time.Minute)
+	if b == nil || b.ratePerMin <= 0 {
+		return w
+	}
+	need := int(math.Ceil(float64(d.cfg.MinCalls) / b.ratePerMin))
+	return min(max(w, need), maxSparseWindow)
+}
+
+// isHostMinute reports whether a minute was found host-wide slow.
+func (d *Detector) isHostMinute(m int64) bool { return d.hostMinutes[m] }
+
+// hotMinute reports whether one minute of an operation is slower than its
+// baseline: at least 5% (and three) of its calls beyond the baseline's
+// p99, or its p90 grown by MinLatencyRatio and MinLatencyDelta.
+//
+// When at least half of the operations with calls in a minute are hot, in
+// at least four services and half of them, the minute is host-wide slow:
+// the machine (CPU starvation, a paused VM, a collector pause) rather than
+// an operation, which no single change explains. Real faults slow one call
+// path (a service and its callers: a fifth of the demo's operations at
+// most). Such minutes are left out of the latency and throughput windows
+// and baselines, and listed in the answers' hostStalls.
+func (d *Detector) hotMinute(a, base *agg) bool {
+	b99, b90 := base.quantile(0.99), base.quantile(0.9)
+	above := histAbove(a.Hist, b99)
+	if above >= 3 && above >= 0.05*float64(a.Calls) {
+		return true
+	}
+	r90 := a.quantile(0.9)
+	return float64(r90) >= float64(b90)*d.cfg.MinLatencyRatio && r90-b90 >= d.cfg.MinLatencyDelta
 }
 
 // confirmAlpha is the level at which fresh data confirms a symptom.
@@ -174,7 +284,7 @@ func (d *Detector) confirm(k symptomKey, s *opSeries, to int64, test func(*agg) 
 	if st == nil || st.consecutive == 0 || to <= st.firstMinute {
 		return false
 	}
-	rec := s.sum(st.firstMinute+1, to, nil, nil)
+	rec := s.sum(st.firstMinute+1, to, nil, d.isHostMinute)
 	return test(rec)
 }
 
@@ -249,7 +359,7 @@ func (d *Detector) testLatency(s *opSeries, bases []*baseline, m0 int64, w int, 
 	var best *finding
 	for n := 1; n <= w; n++ {
 		from := windowFrom(m0, n)
-		rec := s.sum(from, m0, nil, nil)
+		rec := s.sum(from, m0, nil, d.isHostMinute)
 		var res latencyResult
 		flagged := true
 		for i, b := range bases {
@@ -340,11 +450,20 @@ func (d *Detector) testThroughput(s *opSeries, bases []*baseline, m0 int64, w in
 	var best *finding
 	for k := 1; k <= n; k++ {
 		from, to := m0-int64(k), m0-1
-		rec := s.sum(from, to, nil, nil)
+		rec := s.sum(from, to, nil, d.isHostMinute)
+		used := 0
+		for m := from; m <= to; m++ {
+			if !d.isHostMinute(m) {
+				used++
+			}
+		}
+		if used == 0 {
+			continue
+		}
 		flagged, p := true, 0.0
 		var lambda float64
 		for i, b := range bases {
-			l := b.ratePerMin * float64(k)
+			l := b.ratePerMin * float64(used)
 			if i == 0 {
 				lambda = l
 			}
@@ -378,8 +497,8 @@ func (d *Detector) testThroughput(s *opSeries, bases []*baseline, m0 int64, w in
 		}
 		c := float64(rec.Calls)
 		best = &finding{key: symptomKey{s.key, SignalThroughput}, p: p, magnitude: math.Abs(math.Log2((c + 1) / (lambda + 1))),
-			measure: "ratePerSecond", observed: round4(c / 60 / float64(k)), expected: round4(lambda / 60 / float64(k)),
-			calls: rec.Calls, window: time.Duration(k) * time.Minute, mode: bases[0].mode}
+			measure: "ratePerSecond", observed: round4(c / 60 / float64(used)), expected: round4(lambda / 60 / float64(used)),
+			calls: rec.Calls, window: time.Duration(used) * time.Minute, mode: bases[0].mode}
 		best.exemplars = pickExemplars(rec.Exemplars, false)
 		best.summary = fmt.Sprintf("%s %s: %.2f calls/s, expected %.2f", s.key.Service, s.key.Operation, best.observed, best.expected)
 		perMin := bases[0].ratePerMin

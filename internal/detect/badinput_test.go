@@ -2,17 +2,17 @@ package detect
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clew-dev/clew/internal/analysis"
-	"github.com/clew-dev/clew/internal/block"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/spanmetrics"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/testutil"
 )
 
@@ -54,11 +54,15 @@ func TestProfileBadTraces(t *testing.T) {
 	}
 }
 
-// hugeTraces serves one trace of n spans (a chain) for any search.
-type hugeTraces struct{ n int }
+// hugeTraces serves one trace of n spans (a chain) for any search; the
+// Reader methods sampleTraces does not call are left nil.
+type hugeTraces struct {
+	storage.Reader
+	n int
+}
 
-func (h hugeTraces) Search(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error) {
-	return store.SearchResult{Hits: []block.Hit{{TraceID: testutil.TID(7)}}, Total: 1}, nil
+func (h hugeTraces) Search(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
+	return storage.SearchResult{Hits: []storage.Hit{{TraceID: testutil.TID(7)}}, Total: 1}, nil
 }
 
 func (h hugeTraces) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
@@ -83,7 +87,7 @@ func TestHugeTrace(t *testing.T) {
 	if testing.Short() {
 		n = 100_000
 	}
-	d := New(Config{}, nil, hugeTraces{n}, nil, Options{})
+	d := New(Config{}, nil, hugeTraces{n: n}, Options{})
 	start := time.Now()
 	ps, notes, err := d.sampleTraces(context.Background(), opKey{"svc", "op", span.KindServer}, time.Unix(0, 0), time.Unix(100, 0), 5, map[span.TraceID]bool{})
 	if err != nil {
@@ -120,7 +124,7 @@ func (j junkHistory) Edges(ctx context.Context, start, end time.Time, step time.
 // TestJunkHistory: malformed history must not crash an evaluation.
 func TestJunkHistory(t *testing.T) {
 	now := t0.Add(2 * time.Hour)
-	d := New(Config{}, junkHistory{now}, nil, nil, Options{Now: func() time.Time { return now }})
+	d := New(Config{}, junkHistory{now}, nil, Options{Now: func() time.Time { return now }})
 	for range 3 {
 		if err := d.Evaluate(context.Background()); err != nil {
 			t.Fatal(err)
@@ -134,7 +138,7 @@ func TestJunkHistory(t *testing.T) {
 // is fine.
 func TestStartClose(t *testing.T) {
 	now := t0.Add(2 * time.Hour)
-	d := New(Config{Interval: time.Second}, junkHistory{now}, nil, nil, Options{Now: func() time.Time { return now }})
+	d := New(Config{Interval: time.Second}, junkHistory{now}, nil, Options{Now: func() time.Time { return now }})
 	d.Start()
 	time.Sleep(1500 * time.Millisecond)
 	done := make(chan struct{})
@@ -151,5 +155,90 @@ func TestStartClose(t *testing.T) {
 	if d.status().EvaluatedAt == nil {
 		t.Error("the loop never evaluated")
 	}
-	New(Config{}, junkHistory{now}, nil, nil, Options{}).Close()
+	New(Config{}, junkHistory{now}, nil, Options{}).Close()
+}
+
+// sparseHistory is one service with n operations, each called once an
+// hour (at its own minute), the same latency each time, and another
+// service called once an hour.
+type sparseHistory struct {
+	n        int
+	slowFrom time.Time // from then on, "wide" answers in 80ms
+}
+
+func (h sparseHistory) Range(ctx context.Context, match func(spanmetrics.Key) bool, start, end time.Time, step time.Duration) ([]spanmetrics.Series, error) {
+	var out []spanmetrics.Series
+	one := func(k spanmetrics.Key, phase int64) {
+		s := spanmetrics.Series{Key: k}
+		for m := unixMinute(start); m < unixMinute(end); m++ {
+			if (m+phase)%60 != 0 {
+				continue
+			}
+			d := 12 * time.Millisecond
+			if k.Service == "wide" && !h.slowFrom.IsZero() && !minuteTime(m).Before(h.slowFrom) {
+				d = 80 * time.Millisecond
+			}
+			hist := newHist()
+			hist[bucketOf(d)] = 1
+			s.Buckets = append(s.Buckets, spanmetrics.Bucket{Start: minuteTime(m), Calls: 1, DurationSum: d, Hist: hist})
+		}
+		if len(s.Buckets) > 0 {
+			out = append(out, s)
+		}
+	}
+	for i := range h.n {
+		one(spanmetrics.Key{Service: "wide", Operation: fmt.Sprintf("op%d", i), Kind: span.KindServer}, int64(i))
+	}
+	one(spanmetrics.Key{Service: "rare", Operation: "GET /", Kind: span.KindServer}, 7)
+	return out, nil
+}
+
+func (sparseHistory) Edges(ctx context.Context, start, end time.Time, step time.Duration) ([]spanmetrics.EdgeSeries, error) {
+	return nil, nil
+}
+
+// TestSparseQuiet: thousands of operations called once an hour each (the
+// pooled service then sees about fifty calls a minute), a service called
+// once an hour, and a clock that jumps back two hours and forward again,
+// raise nothing and keep the state bounded.
+func TestSparseQuiet(t *testing.T) {
+	clk := &fakeClock{t: t0.Add(3 * time.Hour)}
+	d := New(Config{}, sparseHistory{n: 3000}, nil, Options{Now: clk.now})
+	at := clk.now()
+	for i := range 40 {
+		switch i {
+		case 20:
+			clk.set(at.Add(-2 * time.Hour))
+		case 30:
+			clk.set(at.Add(time.Minute))
+		default:
+			clk.set(clk.now().Add(15 * time.Second))
+		}
+		if err := d.Evaluate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if as := d.Anomalies(t0, at.Add(time.Hour)); len(as) != 0 {
+		t.Errorf("%d anomalies on steady sparse traffic, first: %s", len(as), as[0].Summary)
+	}
+	if n := len(d.symptoms); n > 10 {
+		t.Errorf("%d symptoms tracked on steady sparse traffic", n)
+	}
+}
+
+// TestSparsePooled: a service slower on every one of its operations, each
+// called once an hour, is found through their sum.
+func TestSparsePooled(t *testing.T) {
+	clk := &fakeClock{t: t0.Add(3 * time.Hour)}
+	d := New(Config{}, sparseHistory{n: 3000, slowFrom: t0.Add(3 * time.Hour)}, nil, Options{Now: clk.now})
+	for range 16 {
+		clk.set(clk.now().Add(15 * time.Second))
+		if err := d.Evaluate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as := d.Anomalies(t0, clk.now())
+	if len(as) != 1 || as[0].Operations[0].Service != "wide" || as[0].Operations[0].Operation != PooledOperation {
+		t.Fatalf("want one anomaly of wide %s, got %+v", PooledOperation, as)
+	}
 }

@@ -27,7 +27,9 @@ import (
 //     service's entry span above them: the service's own code, queries
 //     and datastores are the service's;
 //   - a client span with a server child is a unit of its own (the time on
-//     the wire);
+//     the wire), named after the service called into: a slower network
+//     into a service, or a service slow to accept its calls, shows as the
+//     wire time of the calls into it, whoever the callers are;
 //   - a client span without one calls an uninstrumented peer (a third
 //     party): its change per call (the peer got slower or fails) is the
 //     client operation's, while a change in how often it is called (a
@@ -112,22 +114,25 @@ func profileTrace(t *analysis.Tree) *traceProfile {
 		return unitKey{Service: t.Service(i), Operation: s.Name, Kind: s.Kind}
 	}
 	units := make([]unitKey, n)
+	head := make([]bool, n) // the span is its unit's own (not folded into another)
 	for _, i := range t.Order() {
 		s := &t.Spans[i]
 		switch s.Kind {
 		case span.KindServer, span.KindConsumer:
 			units[i] = own(int(i))
 		case span.KindClient, span.KindProducer:
-			remote := false
+			remote, callee := false, ""
 			for _, c := range t.Children(int(i)) {
 				if t.Service(int(c)) != t.Service(int(i)) || isEntry(t.Spans[c].Kind) {
-					remote = true
+					remote, callee = true, t.Service(int(c))
 					break
 				}
 			}
 			switch {
 			case remote:
 				units[i] = own(int(i))
+				units[i].Service = callee
+				head[i] = true
 			case hasAttr(s, "db.system", "db.system.name", "messaging.system") && entry[i] != i:
 				units[i] = units[entry[i]]
 			default:
@@ -149,7 +154,8 @@ func profileTrace(t *analysis.Tree) *traceProfile {
 			}
 		}
 		u := units[i]
-		if u == own(int(i)) || u.dep {
+		head[i] = head[i] || u == own(int(i)) || u.dep
+		if head[i] {
 			p.spans[u] = append(p.spans[u], s)
 			if _, ok := p.version[u]; !ok {
 				p.version[u] = resourceAttr(s.Resource, "service.version")
@@ -164,7 +170,7 @@ func profileTrace(t *analysis.Tree) *traceProfile {
 			continue
 		}
 		p.self[u] += ms
-		if name := t.Spans[idx].Name; u != own(idx) {
+		if name := t.Spans[idx].Name; !head[idx] {
 			if p.detail[u] == nil {
 				p.detail[u] = map[string]float64{}
 			}
@@ -229,12 +235,16 @@ func probesFor(inc *incident) []opKey {
 // op that started in [start, end] and profiles them, skipping the IDs in
 // seen (and adding those it takes).
 func (d *Detector) sampleTraces(ctx context.Context, op opKey, start, end time.Time, limit int, seen map[span.TraceID]bool) ([]*traceProfile, []string, error) {
-	q := &search.Query{Service: op.Service, SpanName: op.Operation, Kinds: []span.Kind{op.Kind},
+	name := op.Operation
+	if name == PooledOperation {
+		name = "" // any operation of the service
+	}
+	q := &search.Query{Service: op.Service, SpanName: name, Kinds: []span.Kind{op.Kind},
 		Start: uint64(start.UnixNano()), End: uint64(end.UnixNano())}
 	if err := q.Compile(); err != nil {
 		return nil, nil, err
 	}
-	res, err := d.traces.Search(ctx, q, limit, nil)
+	res, err := d.db.Search(ctx, q, limit, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -245,7 +255,7 @@ func (d *Detector) sampleTraces(ctx context.Context, op opKey, start, end time.T
 			continue
 		}
 		seen[h.TraceID] = true
-		b, found, err := d.traces.FindTrace(ctx, h.TraceID)
+		b, found, err := d.db.FindTrace(ctx, h.TraceID)
 		if err != nil {
 			return out, notes, err
 		}
@@ -296,7 +306,7 @@ func (d *Detector) rank(ctx context.Context, inc *incident, ops map[opKey]*opSer
 	var notes []string
 	partial := false
 	var anom []*traceProfile
-	if d.traces != nil && len(probes) > 0 {
+	if d.db != nil && len(probes) > 0 {
 		if st == nil || !slices.Equal(st.probes, probes) {
 			st = &sampleState{probes: probes}
 			seen := map[span.TraceID]bool{}
@@ -669,9 +679,34 @@ func graphRanking(symptomOps map[opKey]float64, edges []spanmetrics.EdgeSeries) 
 		affected[k.Service] = true
 	}
 	callees := map[string][]string{}
+	hasDB, hasPeer := map[string]bool{}, map[string]bool{}
 	for _, e := range edges {
 		callees[e.Key.Client] = append(callees[e.Key.Client], e.Key.Server)
+		switch e.Key.ConnectionType {
+		case spanmetrics.ConnDatabase, spanmetrics.ConnMessaging:
+			hasDB[e.Key.Client] = true
+		case spanmetrics.ConnVirtual:
+			hasPeer[e.Key.Client] = true
+		}
 	}
+	// A service that calls only datastores of its own: its affected calls
+	// belong to its affected entry operation (as the trace attribution
+	// has it).
+	entry := map[string]opKey{}
+	for k, m := range symptomOps {
+		if isEntry(k.Kind) && (entry[k.Service] == opKey{} || m > symptomOps[entry[k.Service]]) {
+			entry[k.Service] = k
+		}
+	}
+	folded := map[opKey]float64{}
+	for k, m := range symptomOps {
+		if e, ok := entry[k.Service]; ok && !isEntry(k.Kind) && hasDB[k.Service] && !hasPeer[k.Service] {
+			folded[e] = max(folded[e], m)
+			continue
+		}
+		folded[k] = max(folded[k], m)
+	}
+	symptomOps = folded
 	type cand struct {
 		k     opKey
 		deep  bool

@@ -13,7 +13,7 @@ import (
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/spanmetrics"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // A deployment is a value of service.version (or of a deployment.*
@@ -368,7 +368,7 @@ func (d *Detector) scanValue(ctx context.Context, service, attr, value string, w
 	vd := &versionData{ops: map[opKey]*agg{}, errTypes: map[string]uint64{}}
 	var mu sync.Mutex
 	var n int
-	err := d.scan.ScanSpans(ctx, q, store.Columns{Text: true, Events: true}, func(s *span.Span) bool {
+	err := d.db.ScanSpans(ctx, q, storage.Columns{Text: true, Events: true}, func(s *span.Span) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		k := opKey{Service: service, Operation: s.Name, Kind: s.Kind}
@@ -464,7 +464,7 @@ func (d *Detector) compareDeploy(ctx context.Context, dep *deployment, now time.
 	// half hour before.
 	gather := func(value string, w TimeWindow) (*versionData, error) {
 		switch {
-		case d.scan != nil:
+		case d.db != nil:
 			out.Source = "spans"
 			return d.scanValue(ctx, k.service, k.attr, value, w)
 		case k.attr == "service.version":

@@ -23,13 +23,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/clew-dev/clew/internal/search"
-	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/spanmetrics"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // History is the RED history the detector learns from:
@@ -37,20 +36,6 @@ import (
 type History interface {
 	Range(ctx context.Context, match func(spanmetrics.Key) bool, start, end time.Time, step time.Duration) ([]spanmetrics.Series, error)
 	Edges(ctx context.Context, start, end time.Time, step time.Duration) ([]spanmetrics.EdgeSeries, error)
-}
-
-// Traces is where example and baseline traces come from: *store.DB (or
-// any api.Querier).
-type Traces interface {
-	Search(ctx context.Context, q *search.Query, limit int, after *store.Cursor) (store.SearchResult, error)
-	FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error)
-}
-
-// Scanner streams stored spans without loading whole traces: *store.DB.
-// It is optional; without it propagation anomalies, deployment.*
-// attributes and new error types are not detected.
-type Scanner interface {
-	ScanSpans(ctx context.Context, q *search.Query, cols store.Columns, fn func(*span.Span) bool) error
 }
 
 // Config holds the detector's settings (the detect: section of the
@@ -97,7 +82,7 @@ type Config struct {
 	// show in before it is raised (2).
 	Persistence int `yaml:"persistence"`
 	// TracesPerProbe is the number of anomalous and of baseline traces
-	// fetched per probed operation to rank culprits (25).
+	// fetched per probed operation to rank culprits (40).
 	TracesPerProbe int `yaml:"traces_per_probe"`
 	// MaxTraceSpans: longer traces are cut to this many spans for the
 	// culprit ranking (the ranking then says it is partial) (20000).
@@ -150,7 +135,7 @@ func DefaultConfig() Config {
 		MinErrorDelta:   0.01,
 		ThroughputRatio: 2,
 		Persistence:     2,
-		TracesPerProbe:  25,
+		TracesPerProbe:  40,
 		MaxTraceSpans:   20000,
 		Retention:       24 * time.Hour,
 		DeployLookback:  24 * time.Hour,
@@ -214,21 +199,25 @@ type Options struct {
 // Detector evaluates the RED history continuously and keeps the anomalies
 // and deployments it found. Its methods are safe for concurrent use.
 type Detector struct {
-	cfg    Config
-	hist   History
-	traces Traces
-	scan   Scanner // may be nil
-	log    *slog.Logger
-	now    func() time.Time
+	cfg  Config
+	hist History
+	// db is where sampled traces and span scans come from; nil turns off
+	// culprit ranking from traces, propagation anomalies, deployment.*
+	// attributes and new error types.
+	db  storage.Reader
+	log *slog.Logger
+	now func() time.Time
 
 	evalMu sync.Mutex // one evaluation at a time
 	// Guarded by evalMu:
-	cache     *historyCache
-	seasonal  *seasonalCache
-	prop      *propagation
-	symptoms  map[symptomKey]*symptomState
-	deploys   *deployTracker
-	lastEdges []spanmetrics.EdgeSeries
+	cache    *historyCache
+	seasonal *seasonalCache
+	prop     *propagation
+	symptoms map[symptomKey]*symptomState
+	// hostMinutes are the minutes found host-wide slow (see hotMinute).
+	hostMinutes map[int64]bool
+	deploys     *deployTracker
+	lastEdges   []spanmetrics.EdgeSeries
 
 	mu sync.Mutex
 	// Guarded by mu:
@@ -239,6 +228,7 @@ type Detector struct {
 	excluded    map[string][]interval // service → anomalous intervals, left out of baselines
 	deployOut   []Deploy
 	baselineOut []Baseline
+	hostOut     []time.Time
 
 	startOnce sync.Once
 	started   bool // set once by Start, read by Close after startOnce
@@ -247,9 +237,10 @@ type Detector struct {
 	closeOnce sync.Once
 }
 
-// New returns a detector over hist and traces; scan may be nil. Start runs
-// its loop; Evaluate runs one evaluation (tests).
-func New(cfg Config, hist History, traces Traces, scan Scanner, opts Options) *Detector {
+// New returns a detector over hist and db (nil: no trace sampling and no
+// span scans; see Detector.db). Start runs its loop; Evaluate runs one
+// evaluation (tests).
+func New(cfg Config, hist History, db storage.Reader, opts Options) *Detector {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -258,18 +249,18 @@ func New(cfg Config, hist History, traces Traces, scan Scanner, opts Options) *D
 	}
 	cfg = cfg.withDefaults()
 	d := &Detector{
-		cfg:      cfg,
-		hist:     hist,
-		traces:   traces,
-		scan:     scan,
-		log:      opts.Logger.With("component", "detect"),
-		now:      opts.Now,
-		cache:    newHistoryCache(),
-		seasonal: &seasonalCache{},
-		symptoms: map[symptomKey]*symptomState{},
-		excluded: map[string][]interval{},
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		cfg:         cfg,
+		hist:        hist,
+		db:          db,
+		log:         opts.Logger.With("component", "detect"),
+		now:         opts.Now,
+		cache:       newHistoryCache(),
+		seasonal:    &seasonalCache{},
+		symptoms:    map[symptomKey]*symptomState{},
+		hostMinutes: map[int64]bool{},
+		excluded:    map[string][]interval{},
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	d.prop = newPropagation()
 	d.deploys = newDeployTracker()
@@ -343,7 +334,7 @@ func (d *Detector) Evaluate(ctx context.Context) error {
 }
 
 func (d *Detector) evaluate(ctx context.Context, now time.Time) error {
-	ops, err := d.cache.load(ctx, d.hist, now, d.cfg.Window+d.cfg.Trailing+2*time.Minute)
+	ops, err := d.cache.load(ctx, d.hist, now, max(d.cfg.Window, maxSparseWindow*time.Minute)+d.cfg.Trailing+2*time.Minute)
 	if err != nil {
 		return fmt.Errorf("read RED history: %w", err)
 	}
@@ -354,8 +345,18 @@ func (d *Detector) evaluate(ctx context.Context, now time.Time) error {
 	tested := map[opKey]bool{}
 	active := d.testAll(ops, seasonal, now, tested)
 	d.publishBaselines(ops, seasonal, now)
-	if d.scan != nil {
-		if err := d.prop.update(ctx, d.scan, now); err != nil {
+	var stalls []time.Time
+	for m := range d.hostMinutes {
+		if m >= unixMinute(now)-60 {
+			stalls = append(stalls, minuteTime(m))
+		}
+	}
+	slices.SortFunc(stalls, time.Time.Compare)
+	d.mu.Lock()
+	d.hostOut = stalls
+	d.mu.Unlock()
+	if d.db != nil {
+		if err := d.prop.update(ctx, d.db, now); err != nil {
 			d.log.Warn("scan spans for propagation", "err", err)
 		}
 		active = append(active, d.prop.test(d.cfg, now, d.excludedFor, tested)...)

@@ -50,6 +50,19 @@ func TestQuiet(t *testing.T) {
 	if as := e.det.Anomalies(t0, e.clk.now()); len(as) != 0 {
 		t.Fatalf("quiet traffic raised %d anomalies:%s", len(as), describe(as))
 	}
+	// A host that stalls for 40 seconds slows every service at once: no
+	// operation's anomaly, and the minute is listed as a stall.
+	e.sim.extra = map[string]time.Duration{}
+	e.sim.stallAll = true
+	e.sim.stallFrom = t0.Add(42*time.Minute + 10*time.Second)
+	e.sim.stallTo = e.sim.stallFrom.Add(40 * time.Second)
+	e.run(40, 48, 40)
+	if as := e.det.Anomalies(t0, e.clk.now()); len(as) != 0 {
+		t.Fatalf("a host-wide stall raised %d anomalies:%s", len(as), describe(as))
+	}
+	if st := e.det.status().HostStalls; len(st) != 1 || !st[0].Equal(t0.Add(42*time.Minute)) {
+		t.Errorf("host stalls %v, want the minute %s", st, t0.Add(42*time.Minute))
+	}
 	for _, b := range e.det.Baselines() {
 		if b.Mode != ModeTrailing || b.Fallback == "" {
 			t.Errorf("baseline of %s %s: mode %s (fallback %q), want trailing with a reason", b.Service, b.Operation, b.Mode, b.Fallback)

@@ -67,7 +67,12 @@ func (a *agg) quantile(q float64) time.Duration {
 // opSeries is the per-minute history of one operation, all versions
 // summed, and per version.
 type opSeries struct {
-	key      opKey
+	key opKey
+	// pooled is set for the sum of a service's operations of one kind
+	// (Operation PooledOperation); window is the tested window in minutes
+	// when longer than Window (a sparse operation, see sparseWindow).
+	pooled   bool
+	window   int
 	minutes  map[int64]*agg            // unix minute → data
 	versions map[string]map[int64]*agg // version → unix minute → data
 }
@@ -196,4 +201,43 @@ func compareOp(a, b opKey) int {
 		return 1
 	}
 	return int(a.Kind) - int(b.Kind)
+}
+
+// PooledOperation names, in a symptom, the sum of every operation of one
+// kind of a service: tested when the service has several, so that a
+// change of the whole service shows even when each operation alone has
+// too few calls.
+const PooledOperation = "*"
+
+// pooledSeries sums, per service, the server and consumer operations of
+// ops when it has at least two of a kind.
+func pooledSeries(ops []*opSeries) []*opSeries {
+	groups := map[opKey][]*opSeries{}
+	for _, s := range ops {
+		k := s.key
+		if (k.Kind == span.KindServer || k.Kind == span.KindConsumer) && k.Operation != PooledOperation {
+			g := opKey{Service: k.Service, Operation: PooledOperation, Kind: k.Kind}
+			groups[g] = append(groups[g], s)
+		}
+	}
+	var out []*opSeries
+	for g, members := range groups {
+		if len(members) < 2 {
+			continue
+		}
+		p := &opSeries{key: g, pooled: true, minutes: map[int64]*agg{}, versions: map[string]map[int64]*agg{}}
+		for _, s := range members {
+			for m, a := range s.minutes {
+				pa := p.minutes[m]
+				if pa == nil {
+					pa = &agg{Hist: newHist()}
+					p.minutes[m] = pa
+				}
+				pa.addAgg(a)
+			}
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *opSeries) int { return compareOp(a.key, b.key) })
+	return out
 }

@@ -121,6 +121,10 @@ type status struct {
 	// its error, if it failed.
 	EvaluatedAt *time.Time `json:"evaluatedAt"`
 	Error       string     `json:"error,omitempty"`
+	// HostStalls are the minutes of the last hour in which most
+	// operations of most services were slower at once (the host, not an
+	// operation): left out of the latency and throughput tests.
+	HostStalls []time.Time `json:"hostStalls,omitempty"`
 }
 
 func (d *Detector) status() status {
@@ -134,8 +138,13 @@ func (d *Detector) status() status {
 	if d.lastErr != nil {
 		s.Error = d.lastErr.Error()
 	}
+	s.HostStalls = slices.Clone(d.hostOut)
 	return s
 }
+
+// HostStalls returns the minutes of the last hour found host-wide slow
+// (the hostStalls of every answer).
+func (d *Detector) HostStalls() []time.Time { return d.status().HostStalls }
 
 // BaselinesResponse is the answer of GET /api/v1/baselines.
 type BaselinesResponse struct {

@@ -11,7 +11,7 @@ import (
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/spanmetrics"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // Broken context propagation leaves latency and errors alone: a service
@@ -74,7 +74,7 @@ func trackedAttr(key string) bool {
 
 // update scans the server and consumer spans that started since the last
 // scan, up to propSettle ago.
-func (p *propagation) update(ctx context.Context, sc Scanner, now time.Time) error {
+func (p *propagation) update(ctx context.Context, sc storage.Reader, now time.Time) error {
 	end := now.Add(-propSettle)
 	start := p.scanned
 	if start.IsZero() || end.Sub(start) > propBackfill {
@@ -104,7 +104,7 @@ func (p *propagation) update(ctx context.Context, sc Scanner, now time.Time) err
 	// ScanSpans may call back concurrently: collect under a lock.
 	var recs []rec
 	var mu sync.Mutex
-	err := sc.ScanSpans(ctx, q, store.Columns{Parent: true}, func(s *span.Span) bool {
+	err := sc.ScanSpans(ctx, q, storage.Columns{Parent: true}, func(s *span.Span) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		ri := resCache[s.Resource]

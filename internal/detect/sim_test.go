@@ -39,8 +39,9 @@ type sim struct {
 	canaryAll    bool          // the new version takes every order (a rolling update done)
 	stableExtra  time.Duration // added time of the stable checkout version only
 	// A host stall: traces starting in [stallFrom, stallTo) wait a second
-	// in the gateway's calls.
+	// in the gateway's calls, and with stallAll in every service.
 	stallFrom, stallTo time.Time
+	stallAll           bool
 	rate               int // traces per minute
 }
 
@@ -119,12 +120,12 @@ func (s *sim) checkout(at time.Time) []span.Span {
 		ver = s.canary
 	}
 	ck := b.open(gc, "checkout@"+ver, "PlaceOrder", span.KindServer, t)
-	t = t.Add(s.ln(2*time.Millisecond, 0.3) + s.extra["checkout"])
+	t = t.Add(s.ln(2*time.Millisecond, 0.3) + s.extra["checkout"] + s.stallEverywhere(at))
 	if ver == "1.4.2" {
 		t = t.Add(s.stableExtra)
 	}
 	q := b.open(ck, "checkout@"+ver, "SELECT orders", span.KindClient, t, dbAttrs("SELECT * FROM orders WHERE id = $1")...)
-	t = t.Add(s.ln(3*time.Millisecond, 0.5))
+	t = t.Add(s.ln(3*time.Millisecond, 0.5) + s.stallEverywhere(at))
 	b.close(q, t, false)
 	failed := false
 	if ver != "1.4.2" && (s.canaryExtra > 0 || s.canaryErr > 0) {
@@ -146,7 +147,7 @@ func (s *sim) checkout(at time.Time) []span.Span {
 			parent = -1
 		}
 		ps := b.open(parent, "payment@2.1.7", "POST /charges", span.KindServer, t)
-		t = t.Add(s.ln(time.Millisecond, 0.3) + s.extra["payment"])
+		t = t.Add(s.ln(time.Millisecond, 0.3) + s.extra["payment"] + s.stallEverywhere(at))
 		var perr bool
 		for attempt := range 3 {
 			pv := b.open(ps, "payment@2.1.7", "POST /v1/charges", span.KindClient, t, testutil.Str("url.template", "/v1/charges"))
@@ -159,7 +160,7 @@ func (s *sim) checkout(at time.Time) []span.Span {
 				}
 				break
 			}
-			t = t.Add(s.ln(80*time.Millisecond, 0.4) + s.extra["provider"])
+			t = t.Add(s.ln(80*time.Millisecond, 0.4) + s.extra["provider"] + s.stallEverywhere(at))
 			b.close(pv, t, false)
 			perr = false
 			break
@@ -195,7 +196,7 @@ func (s *sim) browse(at time.Time) []span.Span {
 	gc := b.open(gw, "gateway@1.0.0", "ListProducts", span.KindClient, t)
 	t = t.Add(200*time.Microsecond + s.stall(at))
 	cs := b.open(gc, "catalog@3.0.4", "ListProducts", span.KindServer, t)
-	t = t.Add(s.ln(time.Millisecond, 0.3) + s.extra["catalog"])
+	t = t.Add(s.ln(time.Millisecond, 0.3) + s.extra["catalog"] + s.stallEverywhere(at))
 	n := 1
 	if s.nPlusOne {
 		n = 12
@@ -205,7 +206,7 @@ func (s *sim) browse(at time.Time) []span.Span {
 		if s.nPlusOne {
 			t = t.Add(s.ln(1500*time.Microsecond, 0.5))
 		} else {
-			t = t.Add(s.ln(6*time.Millisecond, 0.5))
+			t = t.Add(s.ln(6*time.Millisecond, 0.5) + s.stallEverywhere(at))
 		}
 		b.close(q, t, false)
 	}
@@ -219,6 +220,13 @@ func (s *sim) browse(at time.Time) []span.Span {
 func (s *sim) stall(at time.Time) time.Duration {
 	if !at.Before(s.stallFrom) && at.Before(s.stallTo) {
 		return time.Second
+	}
+	return 0
+}
+
+func (s *sim) stallEverywhere(at time.Time) time.Duration {
+	if s.stallAll {
+		return s.stall(at)
 	}
 	return 0
 }
@@ -285,7 +293,7 @@ func newEnv(t testing.TB, seed uint64, cfg Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sm.Close() })
-	det := New(cfg, sm, db, db, Options{Now: clk.now})
+	det := New(cfg, sm, db, Options{Now: clk.now})
 	return &env{t: t, clk: clk, db: db, sm: sm, det: det, sim: newSim(seed)}
 }
 

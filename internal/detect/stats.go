@@ -179,14 +179,6 @@ func binomUpper(k, n uint64, p float64) float64 {
 	return clamp01(betaInc(float64(k), float64(n-k+1), p))
 }
 
-// binomLower returns P(X <= k) for X ~ Binomial(n, p).
-func binomLower(k, n uint64, p float64) float64 {
-	if k >= n {
-		return 1
-	}
-	return clamp01(1 - binomUpper(k+1, n, p))
-}
-
 // poissonUpper returns P(X >= k) for X ~ Poisson(lambda).
 func poissonUpper(k uint64, lambda float64) float64 {
 	if k == 0 {
@@ -413,14 +405,6 @@ func meanVar(x []float64) (mean, variance float64) {
 		variance += (v - mean) * (v - mean)
 	}
 	return mean, variance / float64(len(x)-1)
-}
-
-// log10p turns a p-value into -log10(p), capped at 300.
-func log10p(p float64) float64 {
-	if p <= 1e-300 {
-		return 300
-	}
-	return -math.Log10(p)
 }
 
 // bucketOf returns the history histogram bucket holding d.
