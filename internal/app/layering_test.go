@@ -1,9 +1,12 @@
 package app
 
 import (
+	"bufio"
 	"go/build"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -11,80 +14,151 @@ import (
 
 const module = "github.com/clew-dev/clew/"
 
-// allowed lists, for each package, the clew packages and third-party module
-// prefixes it may import (docs/architecture.md, "Packages and allowed
-// imports"). The standard library is always allowed.
-var allowed = map[string][]string{
-	"internal/span":     {},
-	"internal/search":   {"internal/span"},
-	"internal/otlp":     {"internal/span"},
-	"internal/traceql":  {"internal/span", "internal/search"},
-	"internal/wal":      {"github.com/prometheus/client_golang"},
-	"internal/block":    {"internal/span", "internal/search", "github.com/thanos-io/objstore", "github.com/klauspost/compress", "github.com/cespare/xxhash"},
-	"internal/store":    {"internal/span", "internal/search", "internal/otlp", "internal/wal", "internal/block", "github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
-	"internal/ingest":   {"internal/span", "internal/otlp", "google.golang.org/", "github.com/klauspost/compress", "github.com/prometheus/client_golang"},
-	"internal/api":      {"internal/span", "internal/search", "internal/otlp", "internal/store", "internal/traceql", "internal/engine"},
-	"internal/jaeger":   {"internal/api", "internal/span", "internal/search", "internal/otlp", "google.golang.org/", "github.com/jaegertracing/jaeger-idl"},
-	"internal/zipkin":   {"internal/api", "internal/ingest", "internal/span", "internal/search", "internal/otlp", "github.com/prometheus/client_golang", "google.golang.org/protobuf"},
-	"internal/engine":   {"internal/span", "internal/search", "internal/traceql", "internal/store"},
-	"internal/analysis": {"internal/span"},
-	"internal/insight":  {"internal/analysis", "internal/api", "internal/engine", "internal/traceql", "internal/search", "internal/span"},
-	"internal/detect":   {"internal/analysis", "internal/spanmetrics", "internal/store", "internal/search", "internal/span"},
-	"internal/tempo":    {"internal/api", "internal/engine", "internal/traceql", "internal/span", "internal/search", "internal/otlp"},
-	"internal/config":   {"internal/api", "internal/ingest", "internal/store", "internal/wal", "internal/spanmetrics", "internal/detect", "gopkg.in/yaml.v3"},
-	"internal/testutil": {"internal/span", "internal/otlp", "internal/store", "github.com/thanos-io/objstore"},
-	"internal/loadgen":  {"internal/span", "google.golang.org/"},
-	"internal/querycli": {},
-	"internal/webui":    {},
-	"internal/demo":     {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},
-	"internal/app":      {"internal/", "github.com/prometheus/client_golang", "github.com/thanos-io/objstore", "google.golang.org/grpc"},
-	"cmd/clew":          {"internal/app", "internal/config", "internal/loadgen", "internal/querycli", "internal/demo", "internal/wal", "internal/insight", "internal/detect"},
-
-	// internal/spanmetrics sits beside internal/engine: fed by app, read by the analyses.
-	"internal/spanmetrics": {"internal/span", "github.com/prometheus/client_golang"},
-
-	// internal/jaegeringest sits beside internal/zipkin: a receiver on ports of its own.
-	"internal/jaegeringest": {"internal/ingest", "internal/span", "internal/otlp", "github.com/prometheus/client_golang", "google.golang.org/", "github.com/jaegertracing/jaeger-idl", "github.com/apache/thrift"},
-
-	// tools/traceqlbench drives the binary over the network only.
-	"tools/traceqlbench": {},
+// thirdParty lists, for each package, the third-party module prefixes it
+// may import. Which clew packages a package may import is read from the
+// table in docs/architecture.md ("Packages and allowed imports"), the one
+// source of truth for the layering; only module paths, which the table
+// names loosely ("prometheus client", "jaeger-idl"), are spelled out here.
+// The standard library is always allowed.
+var thirdParty = map[string][]string{
+	"internal/wal":          {"github.com/prometheus/client_golang"},
+	"internal/block":        {"github.com/thanos-io/objstore", "github.com/klauspost/compress", "github.com/cespare/xxhash"},
+	"internal/fsbucket":     {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
+	"internal/store":        {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
+	"internal/ingest":       {"google.golang.org/", "github.com/klauspost/compress", "github.com/prometheus/client_golang"},
+	"internal/jaeger":       {"google.golang.org/", "github.com/jaegertracing/jaeger-idl"},
+	"internal/zipkin":       {"google.golang.org/protobuf"},
+	"internal/jaegeringest": {"google.golang.org/", "github.com/jaegertracing/jaeger-idl", "github.com/apache/thrift"},
+	"internal/spanmetrics":  {"github.com/prometheus/client_golang"},
+	"internal/config":       {"gopkg.in/yaml.v3"},
+	"internal/testutil":     {"github.com/thanos-io/objstore"},
+	"internal/loadgen":      {"google.golang.org/"},
+	"internal/demo":         {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},
+	"internal/app":          {"github.com/prometheus/client_golang", "github.com/thanos-io/objstore", "google.golang.org/grpc"},
+	"tools/topologyscore":   {"github.com/thanos-io/objstore"},
 }
 
-// TestLayering keeps imports pointing down the package list, so that, for
+// storeImporters are the only packages whose non-test code may import the
+// concrete store: every query front end reads through the contract of
+// internal/storage (Reader, Admin), so that another implementation can take
+// the store's place. The tools listed run the store in process.
+var storeImporters = []string{"internal/app", "internal/config", "internal/testutil", "tools/topologyscore"}
+
+// layer is one row of the table: a package and the clew packages its row
+// names (by their last path element), or every package above it.
+type layer struct {
+	pkg   string
+	names []string
+	above bool // "everything above"
+}
+
+var (
+	rowRE    = regexp.MustCompile("^\\| `((?:internal|cmd|tools)/[a-z0-9/]+)` \\|[^|]*\\|([^|]*)\\|")
+	parensRE = regexp.MustCompile(`\([^)]*\)`)
+)
+
+// readLayers parses the package table of docs/architecture.md, in order.
+func readLayers(t *testing.T) []layer {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "docs", "architecture.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var layers []layer
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		m := rowRE.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		l := layer{pkg: m[1]}
+		cell := strings.ReplaceAll(m[2], "`", "")
+		cell = parensRE.ReplaceAllString(cell, "")
+		if strings.Contains(cell, "everything above") {
+			l.above = true
+		}
+		for _, part := range strings.Split(cell, ",") {
+			if fields := strings.Fields(part); len(fields) > 0 {
+				l.names = append(l.names, strings.TrimPrefix(fields[0], "internal/"))
+			}
+		}
+		layers = append(layers, l)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(layers) < 10 {
+		t.Fatalf("read %d rows from the package table of docs/architecture.md; has its format changed?", len(layers))
+	}
+	return layers
+}
+
+// TestLayering keeps imports pointing up the package table (to packages
+// listed before the importer, and named in its row), so that, for
 // example, the store never depends on the API or the receivers.
 func TestLayering(t *testing.T) {
-	for pkg, allow := range allowed {
-		p, err := build.Import(module+pkg, ".", 0)
+	layers := readLayers(t)
+	index := map[string]int{}
+	for i, l := range layers {
+		if _, dup := index[l.pkg]; dup {
+			t.Errorf("%s has two rows in docs/architecture.md", l.pkg)
+		}
+		index[l.pkg] = i
+	}
+	for pkg := range thirdParty {
+		if _, ok := index[pkg]; !ok {
+			t.Errorf("thirdParty names %s, which has no row in docs/architecture.md", pkg)
+		}
+	}
+	for i, l := range layers {
+		p, err := build.Import(module+l.pkg, ".", 0)
 		if err != nil {
-			t.Fatalf("import %s: %v", pkg, err)
+			t.Errorf("the row of %s names no package: %v", l.pkg, err)
+			continue
 		}
 		for _, imp := range p.Imports {
 			if !strings.Contains(strings.Split(imp, "/")[0], ".") {
 				continue // standard library
 			}
-			rel := strings.TrimPrefix(imp, module)
-			ok := slices.ContainsFunc(allow, func(a string) bool {
-				return rel == a || strings.HasPrefix(rel, a) && (strings.HasSuffix(a, "/") || strings.HasPrefix(rel, a+"/")) || strings.HasPrefix(imp, a)
-			})
-			if !ok {
-				t.Errorf("%s imports %s, which docs/architecture.md does not allow", pkg, rel)
+			rel, ours := strings.CutPrefix(imp, module)
+			if !ours {
+				if !slices.ContainsFunc(thirdParty[l.pkg], func(a string) bool { return strings.HasPrefix(imp, a) }) {
+					t.Errorf("%s imports %s, a module its row does not allow", l.pkg, imp)
+				}
+				continue
+			}
+			if rel == "internal/store" && !slices.Contains(storeImporters, l.pkg) {
+				t.Errorf("%s imports internal/store: read through internal/storage (Reader, Admin) instead", l.pkg)
+			}
+			j, listed := index[rel]
+			switch {
+			case !listed:
+				t.Errorf("%s imports %s, which has no row in docs/architecture.md", l.pkg, rel)
+			case j >= i:
+				t.Errorf("%s imports %s, which is listed below it: imports must point up the table", l.pkg, rel)
+			case !l.above && !slices.Contains(l.names, filepath.Base(rel)) && !slices.Contains(l.names, rel):
+				t.Errorf("%s imports %s, which its row in docs/architecture.md does not name", l.pkg, rel)
 			}
 		}
 	}
-	// Every package with non-test code is listed, so a new one must be
+	// Every package with non-test code has a row, so a new one must be
 	// placed in the layering too.
-	for _, dir := range []string{"internal", "cmd"} {
+	for _, dir := range []string{"internal", "cmd", "tools"} {
 		err := filepath.WalkDir(filepath.Join("..", "..", dir), func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.IsDir() {
 				return err
+			}
+			if d.Name() == "node_modules" || d.Name() == "testdata" {
+				return filepath.SkipDir
 			}
 			bp, err := build.ImportDir(p, 0)
 			if err != nil || len(bp.GoFiles) == 0 || bp.Name == "e2e" {
 				return nil
 			}
 			rel, _ := filepath.Rel(filepath.Join("..", ".."), p)
-			if _, ok := allowed[filepath.ToSlash(rel)]; !ok {
-				t.Errorf("package %s is not in the layering table", rel)
+			if _, ok := index[filepath.ToSlash(rel)]; !ok {
+				t.Errorf("package %s has no row in docs/architecture.md", rel)
 			}
 			return nil
 		})
