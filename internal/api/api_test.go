@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/testutil"
+	"github.com/clew-dev/clew/internal/store/storetest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -55,7 +55,7 @@ func fixture() *span.Batch {
 
 func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	db := testutil.OpenStore(t, fixture())
+	db := storetest.OpenStore(t, fixture())
 	mux := http.NewServeMux()
 	a := New(db, db, nil)
 	a.now = func() time.Time { return time.Unix(0, 1_764_000_000_000_000_000).Add(time.Hour) }
@@ -196,7 +196,7 @@ func FuzzParseSearch(f *testing.F) {
 // naming it) and query.max_spans_per_query (the page ends early with a
 // warning, and nextCursor continues after it).
 func TestLimits(t *testing.T) {
-	db := testutil.OpenStore(t, fixture())
+	db := storetest.OpenStore(t, fixture())
 	a := New(db, db, nil)
 	a.SetLimits(Limits{MaxTracesPerSearch: 5, MaxSpansPerQuery: 1})
 	mux := http.NewServeMux()

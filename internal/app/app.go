@@ -26,7 +26,6 @@ import (
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/detect"
-	"github.com/clew-dev/clew/internal/fsbucket"
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/insight"
 	"github.com/clew-dev/clew/internal/jaeger"
@@ -117,22 +116,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	buildInfo.Set(1)
 	reg.MustRegister(buildInfo)
 
-	// The durable bucket keeps the filesystem bucket's layout: data
-	// directories written before it are read as they are.
-	bkt, err := fsbucket.Open(filepath.Join(cfg.DataDir, "blocks"), fsbucket.Options{Logger: log, Registerer: reg})
-	if err != nil {
-		return fmt.Errorf("open block bucket: %w", err)
-	}
 	start := time.Now()
-	db, err := store.Open(ctx, cfg.Store, store.Options{
-		Tenant:     cfg.Tenant,
-		WALDir:     filepath.Join(cfg.DataDir, "wal", cfg.Tenant),
-		Bucket:     bkt,
-		Logger:     log,
-		Registerer: reg,
-	})
+	db, err := openStore(ctx, cfg.Store, cfg.Tenant, cfg.DataDir, log, reg)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	log.Info("store open", "data_dir", cfg.DataDir, "took", time.Since(start))
 

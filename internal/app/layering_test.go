@@ -21,28 +21,30 @@ const module = "github.com/clew-dev/clew/"
 // names loosely ("prometheus client", "jaeger-idl"), are spelled out here.
 // The standard library is always allowed.
 var thirdParty = map[string][]string{
-	"internal/wal":          {"github.com/prometheus/client_golang"},
-	"internal/block":        {"github.com/thanos-io/objstore", "github.com/klauspost/compress", "github.com/cespare/xxhash"},
-	"internal/fsbucket":     {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
-	"internal/store":        {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
-	"internal/ingest":       {"google.golang.org/", "github.com/klauspost/compress", "github.com/prometheus/client_golang"},
-	"internal/jaeger":       {"google.golang.org/", "github.com/jaegertracing/jaeger-idl"},
-	"internal/zipkin":       {"google.golang.org/protobuf"},
-	"internal/jaegeringest": {"google.golang.org/", "github.com/jaegertracing/jaeger-idl", "github.com/apache/thrift"},
-	"internal/spanmetrics":  {"github.com/prometheus/client_golang"},
-	"internal/config":       {"gopkg.in/yaml.v3"},
-	"internal/testutil":     {"github.com/thanos-io/objstore"},
-	"internal/loadgen":      {"google.golang.org/"},
-	"internal/demo":         {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},
-	"internal/app":          {"github.com/prometheus/client_golang", "github.com/thanos-io/objstore", "google.golang.org/grpc"},
-	"tools/topologyscore":   {"github.com/thanos-io/objstore"},
+	"internal/wal":             {"github.com/prometheus/client_golang"},
+	"internal/block":           {"github.com/thanos-io/objstore", "github.com/klauspost/compress", "github.com/cespare/xxhash"},
+	"internal/fsbucket":        {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
+	"internal/store":           {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
+	"internal/ingest":          {"google.golang.org/", "github.com/klauspost/compress", "github.com/prometheus/client_golang"},
+	"internal/jaeger":          {"google.golang.org/", "github.com/jaegertracing/jaeger-idl"},
+	"internal/zipkin":          {"google.golang.org/protobuf"},
+	"internal/jaegeringest":    {"google.golang.org/", "github.com/jaegertracing/jaeger-idl", "github.com/apache/thrift"},
+	"internal/spanmetrics":     {"github.com/prometheus/client_golang"},
+	"internal/config":          {"gopkg.in/yaml.v3"},
+	"internal/store/storetest": {"github.com/thanos-io/objstore"},
+	"internal/loadgen":         {"google.golang.org/"},
+	"internal/demo":            {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},
+	"internal/app":             {"github.com/prometheus/client_golang", "github.com/thanos-io/objstore", "google.golang.org/grpc"},
+	"tools/topologyscore":      {"github.com/prometheus/client_golang"},
 }
 
 // storeImporters are the only packages whose non-test code may import the
 // concrete store: every query front end reads through the contract of
 // internal/storage (Reader, Admin), so that another implementation can take
-// the store's place. The tools listed run the store in process.
-var storeImporters = []string{"internal/app", "internal/config", "internal/testutil", "tools/topologyscore"}
+// the store's place; tools that run the store in process open it through
+// app.OpenStore, and other packages' tests through the store's own test
+// support, internal/store/storetest.
+var storeImporters = []string{"internal/app", "internal/store/storetest"}
 
 // layer is one row of the table: a package and the clew packages its row
 // names (by their last path element), or every package above it.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/jaeger"
+	"github.com/clew-dev/clew/internal/store/storetest"
 	"github.com/clew-dev/clew/internal/tempo"
 	"github.com/clew-dev/clew/internal/testutil"
 )
@@ -33,7 +34,7 @@ var queryRoutes = []string{
 // queryMux mounts the native, Jaeger and Tempo APIs over the TraceQL
 // fixture, as Run does.
 func queryMux(t testing.TB) *http.ServeMux {
-	db := testutil.OpenStore(t, testutil.TraceQLFixture())
+	db := storetest.OpenStore(t, testutil.TraceQLFixture())
 	mux := http.NewServeMux()
 	api.New(db, db, nil).Register(mux)
 	jaeger.New(db, nil).Register(mux, "/jaeger")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/jaeger"
+	"github.com/clew-dev/clew/internal/store/storetest"
 	"github.com/clew-dev/clew/internal/tempo"
 	"github.com/clew-dev/clew/internal/testutil"
 )
@@ -24,7 +25,7 @@ import (
 // (h2c with prior knowledge, as Grafana's clients speak it) and gRPC on
 // one listener.
 func TestQueryPort(t *testing.T) {
-	db := testutil.OpenStore(t, testutil.TraceQLFixture())
+	db := storetest.OpenStore(t, testutil.TraceQLFixture())
 	mux := http.NewServeMux()
 	api.New(db, db, nil).Register(mux)
 	japi := jaeger.New(db, nil)

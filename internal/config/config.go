@@ -18,7 +18,7 @@ import (
 	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/spanmetrics"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storeconfig"
 )
 
 // Config is clew's whole configuration.
@@ -55,8 +55,8 @@ type Config struct {
 	// environment variable takes precedence over both.
 	MemoryLimitBytes int64 `yaml:"memory_limit_bytes"`
 
-	Ingest ingest.Config `yaml:"ingest"`
-	Store  store.Config  `yaml:"store"`
+	Ingest ingest.Config      `yaml:"ingest"`
+	Store  storeconfig.Config `yaml:"store"`
 	// Query bounds each request of the query APIs (native, Tempo, Jaeger).
 	Query api.Limits `yaml:"query"`
 	// SpanMetrics configures RED metrics, the service graph and their
@@ -85,7 +85,7 @@ func Default() Config {
 		Tenant:          "single-tenant",
 		ShutdownTimeout: yamlDuration(30e9),
 		Ingest:          ingest.DefaultConfig(),
-		Store:           store.DefaultConfig(),
+		Store:           storeconfig.DefaultConfig(),
 		Query:           api.DefaultLimits(),
 		SpanMetrics:     spanmetrics.DefaultConfig(),
 		Detect:          detect.DefaultConfig(),

@@ -12,6 +12,7 @@ import (
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/spanmetrics"
 	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/store/storetest"
 	"github.com/clew-dev/clew/internal/testutil"
 )
 
@@ -287,7 +288,7 @@ var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 func newEnv(t testing.TB, seed uint64, cfg Config) *env {
 	t.Helper()
 	clk := &fakeClock{t: t0}
-	db := testutil.OpenStore(t)
+	db := storetest.OpenStore(t)
 	sm, err := spanmetrics.Open(spanmetrics.DefaultConfig(), spanmetrics.Options{Dir: t.TempDir(), Now: clk.now})
 	if err != nil {
 		t.Fatal(err)

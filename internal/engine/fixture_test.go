@@ -5,6 +5,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/store/storetest"
 	"github.com/clew-dev/clew/internal/testutil"
 )
 
@@ -22,4 +23,4 @@ var (
 	fixture = testutil.TraceQLFixture
 )
 
-func openStore(t testing.TB, b *span.Batch) *store.DB { return testutil.OpenStore(t, b) }
+func openStore(t testing.TB, b *span.Batch) *store.DB { return storetest.OpenStore(t, b) }

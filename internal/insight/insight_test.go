@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/store/storetest"
 	"github.com/clew-dev/clew/internal/testutil"
 )
 
@@ -145,7 +146,7 @@ func fixture() *span.Batch {
 
 func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	db := testutil.OpenStore(t, fixture())
+	db := storetest.OpenStore(t, fixture())
 	s := New(db, Config{}, nil)
 	s.now = func() time.Time { return now }
 	mux := http.NewServeMux()

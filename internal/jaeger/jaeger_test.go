@@ -15,13 +15,13 @@ import (
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store"
-	"github.com/clew-dev/clew/internal/testutil"
+	"github.com/clew-dev/clew/internal/store/storetest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // openDB opens a store on a temporary directory with a filesystem bucket.
-func openDB(t *testing.T) *store.DB { return testutil.OpenStore(t) }
+func openDB(t *testing.T) *store.DB { return storetest.OpenStore(t) }
 
 // serve mounts the API under /jaeger, as the app does.
 func serve(t *testing.T, db *store.DB) *httptest.Server {

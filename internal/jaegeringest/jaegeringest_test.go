@@ -28,7 +28,7 @@ import (
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store"
-	"github.com/clew-dev/clew/internal/testutil"
+	"github.com/clew-dev/clew/internal/store/storetest"
 )
 
 // storeAppender adapts the store to ingest.Appender as internal/app does.
@@ -81,7 +81,7 @@ func hasLabel(m *dto.Metric, k, v string) bool {
 	return false
 }
 
-func openStore(t *testing.T) *store.DB { return testutil.OpenStore(t) }
+func openStore(t *testing.T) *store.DB { return storetest.OpenStore(t) }
 
 // servers runs a Receiver's gRPC server and HTTP handler on loopback.
 type servers struct {

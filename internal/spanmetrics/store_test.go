@@ -12,7 +12,7 @@ import (
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/testutil"
+	"github.com/clew-dev/clew/internal/store/storetest"
 )
 
 // shopWorkload generates n demo-like requests over the ten minutes from
@@ -96,7 +96,7 @@ func shopWorkload(seed uint64, n int) []*span.Batch {
 // the spans read back from the store.
 func TestAgainstStore(t *testing.T) {
 	ctx := context.Background()
-	db := testutil.OpenStore(t)
+	db := storetest.OpenStore(t)
 	clk := &clock{t: t0}
 	m := open(t, DefaultConfig(), t.TempDir(), clk)
 	batches := shopWorkload(42, 600)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/store/storetest"
 	"github.com/clew-dev/clew/internal/testutil"
 )
 
@@ -18,4 +19,4 @@ var (
 	fixture = testutil.TraceQLFixture
 )
 
-func openStore(t *testing.T, b *span.Batch) *store.DB { return testutil.OpenStore(t, b) }
+func openStore(t *testing.T, b *span.Batch) *store.DB { return storetest.OpenStore(t, b) }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clew-dev/clew/internal/testutil"
+	"github.com/clew-dev/clew/internal/store/storetest"
 )
 
 // FuzzTraceQL runs fuzzed TraceQL queries through the search and metrics
@@ -37,7 +37,7 @@ func FuzzTraceQL(f *testing.F) {
 	} {
 		f.Add(q, "1s", uint16(20))
 	}
-	a := New(testutil.OpenStore(f, fixture()), nil)
+	a := New(storetest.OpenStore(f, fixture()), nil)
 	a.now = func() time.Time { return time.Unix(0, base).Add(time.Hour) }
 	mux := http.NewServeMux()
 	a.Register(mux, "/tempo")

@@ -4,15 +4,7 @@
 package testutil
 
 import (
-	"context"
-	"path/filepath"
-	"testing"
-
-	"github.com/thanos-io/objstore/providers/filesystem"
-
-	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/store"
 )
 
 // Base is TraceQLFixture's time origin; trace n starts at Base + (n-1) s.
@@ -82,29 +74,4 @@ func TraceQLFixture() *span.Batch {
 	spans[1].Events = []span.Event{{TimeUnixNano: t1 + 30*Ms, Name: "exception", Attrs: []span.Attr{Str("exception.type", "CardDeclined")}}}
 	spans[5].StatusCode = span.StatusOK
 	return &span.Batch{Resources: []*span.Resource{front, pay, db, cart, orders, batch}, Scopes: []*span.Scope{sc}, Spans: spans}
-}
-
-// OpenStore opens a store on a temporary directory (write-ahead log without
-// fsync, filesystem bucket), appends each batch and closes the store when
-// the test ends.
-func OpenStore(t testing.TB, batches ...*span.Batch) *store.DB {
-	t.Helper()
-	dir := t.TempDir()
-	bkt, err := filesystem.NewBucket(filepath.Join(dir, "blocks"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := store.DefaultConfig()
-	cfg.WALSync = "none"
-	db, err := store.Open(context.Background(), cfg, store.Options{Tenant: "t", WALDir: filepath.Join(dir, "wal"), Bucket: bkt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	for _, b := range batches {
-		if err := db.Append(context.Background(), otlp.MarshalProto(nil, b), b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return db
 }

@@ -10,13 +10,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/thanos-io/objstore/providers/filesystem"
-
+	"github.com/clew-dev/clew/internal/app"
 	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/spanmetrics"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storeconfig"
 )
 
 // Case is one run: a topology, its traffic history, and one fault (or
@@ -147,13 +146,9 @@ func runCase(ctx context.Context, c *Case, within time.Duration, dir string) (*R
 	}
 	defer os.RemoveAll(dir)
 	clk := &clock{t: t0}
-	bkt, err := filesystem.NewBucket(filepath.Join(dir, "blocks"))
-	if err != nil {
-		return nil, err
-	}
-	scfg := store.DefaultConfig()
+	scfg := storeconfig.DefaultConfig()
 	scfg.WALSync = "none"
-	db, err := store.Open(ctx, scfg, store.Options{Tenant: "eval", WALDir: filepath.Join(dir, "wal"), Bucket: bkt})
+	db, err := app.OpenStore(ctx, scfg, "eval", dir, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,62 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clew-dev/clew/internal/fsbucket"
+	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
+	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/storeconfig"
+)
+
+// Store is the trace store as a program that runs clew's components in
+// process sees it (tools/topologyscore): the read contract, appends of
+// already-decoded batches with their encoded request, and Close.
+type Store interface {
+	storage.Reader
+	// Append makes the batch durable and searchable; raw is the batch's
+	// OTLP protobuf encoding, written to the write-ahead log.
+	Append(ctx context.Context, raw []byte, b *span.Batch) error
+	Close() error
+}
+
+// OpenStore opens one tenant's trace store in dir as Run does (blocks in
+// dir/blocks through the durable local bucket, the write-ahead log in
+// dir/wal/<tenant>), without a server around it. log and reg may be nil.
+func OpenStore(ctx context.Context, cfg storeconfig.Config, tenant, dir string, log *slog.Logger, reg prometheus.Registerer) (Store, error) {
+	return openStore(ctx, cfg, tenant, dir, log, reg)
+}
+
+func openStore(ctx context.Context, cfg storeconfig.Config, tenant, dir string, log *slog.Logger, reg prometheus.Registerer) (*store.DB, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	// The durable bucket keeps the filesystem bucket's layout: data
+	// directories written before it are read as they are.
+	bkt, err := fsbucket.Open(filepath.Join(dir, "blocks"), fsbucket.Options{Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("open block bucket: %w", err)
+	}
+	db, err := store.Open(ctx, cfg, store.Options{
+		Tenant:     tenant,
+		WALDir:     filepath.Join(dir, "wal", tenant),
+		Bucket:     bkt,
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		bkt.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return db, nil
+}
