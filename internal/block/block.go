@@ -7,6 +7,8 @@
 package block
 
 import (
+	"github.com/clew-dev/clew/internal/storage"
+
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,40 +26,12 @@ const (
 )
 
 // Meta describes a block. It is stored as meta.json in the block directory;
-// the presence of meta.json marks a complete block.
-type Meta struct {
-	// Version is the block format version (FormatVersion).
-	Version int `json:"version"`
-	// ID is the block id, sortable by creation time; set by the caller.
-	ID string `json:"id"`
-	// Tenant is set by the caller.
-	Tenant string `json:"tenant"`
-	// Level is the compaction level (0 = flushed head); set by the caller.
-	Level int `json:"level"`
-	// MinTime and MaxTime bound the span start times, in Unix nanoseconds.
-	MinTime uint64 `json:"minTime"`
-	MaxTime uint64 `json:"maxTime"`
-	// CreatedAt is set by the caller, in Unix nanoseconds; Compact sets the
-	// maximum of its inputs.
-	CreatedAt int64 `json:"createdAt"`
-	// WALSegmentEnd is set by the caller; Compact sets the maximum of its
-	// inputs.
-	WALSegmentEnd int `json:"walSegmentEnd"`
-	// Spans and Traces count the block's spans and distinct traces.
-	Spans  int64 `json:"spans"`
-	Traces int64 `json:"traces"`
-	// Size is the total size in bytes of the block's objects.
-	Size int64 `json:"size"`
-	// Services lists the service names, sorted.
-	Services []string `json:"services"`
-	// SpanNames lists the span names of each service, sorted.
-	SpanNames map[string][]string `json:"spanNames"`
-	// AttrKeys lists the attribute keys per scope name ("span", "resource",
-	// "scope", "event", "link"), sorted.
-	AttrKeys map[string][]string `json:"attrKeys"`
-	// Sources lists the ids of the blocks compacted into this one.
-	Sources []string `json:"sources,omitempty"`
-}
+// the presence of meta.json marks a complete block. It is the storage
+// contract's BlockMeta (the fields and JSON names of docs/format/block.md):
+// the writer sets Version, the times, counts, Size and the name lists; the
+// caller sets ID, Tenant, Level, CreatedAt and WALSegmentEnd (Compact sets
+// the maximum of its inputs' CreatedAt and WALSegmentEnd, and Sources).
+type Meta = storage.BlockMeta
 
 // ErrUnknownVersion is wrapped by errors for blocks written in a format
 // version this package does not read.

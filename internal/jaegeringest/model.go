@@ -92,24 +92,10 @@ func newBuilder(lim otlp.Limits, b *span.Batch) *builder {
 }
 
 // name applies the string rule to a name or key.
-func (bl *builder) name(s string) string { return bl.clean(s, bl.lim.MaxNameBytes, true) }
+func (bl *builder) name(s string) string { return bl.st.Clean(s, bl.lim.MaxNameBytes, true) }
 
 // value applies the string rule to a string value.
-func (bl *builder) value(s string) string { return bl.clean(s, bl.lim.MaxAttrValueBytes, false) }
-
-func (bl *builder) clean(s string, max int, isName bool) string {
-	out, f := otlp.CleanString(s, max)
-	if f&otlp.FixRepaired != 0 {
-		bl.st.InvalidUTF8++
-	}
-	if f&otlp.FixTruncated != 0 {
-		bl.st.Truncated++
-		if isName {
-			bl.st.TruncatedNames++
-		}
-	}
-	return out
-}
+func (bl *builder) value(s string) string { return bl.st.Clean(s, bl.lim.MaxAttrValueBytes, false) }
 
 // cutBytes cuts a binary value to max bytes.
 func (bl *builder) cutBytes(b []byte, max int) []byte {

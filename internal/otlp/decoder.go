@@ -144,17 +144,7 @@ func (d *Decoder) value(s string) string {
 	return out
 }
 
-func (d *Decoder) countFix(f Fix, name bool) {
-	if f&FixRepaired != 0 {
-		d.res.InvalidUTF8++
-	}
-	if f&FixTruncated != 0 {
-		d.res.Truncated++
-		if name {
-			d.res.TruncatedNames++
-		}
-	}
-}
+func (d *Decoder) countFix(f Fix, name bool) { d.res.Count(f, name) }
 
 // bytesValue caps a bytes value at MaxAttrValueBytes without regard to UTF-8.
 func (d *Decoder) bytesValue(s string) string {

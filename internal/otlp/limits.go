@@ -287,3 +287,25 @@ func truncate(s string, max int) string {
 	}
 	return s[:i]
 }
+
+// Count adds what CleanString fixed in one string to r; name says the
+// string is a name or key (its truncation is counted in TruncatedNames too).
+func (r *Result) Count(f Fix, name bool) {
+	if f&FixRepaired != 0 {
+		r.InvalidUTF8++
+	}
+	if f&FixTruncated != 0 {
+		r.Truncated++
+		if name {
+			r.TruncatedNames++
+		}
+	}
+}
+
+// Clean applies CleanString to s with max and counts what it fixed in r:
+// the string rule every receiver's decoder applies.
+func (r *Result) Clean(s string, max int, name bool) string {
+	out, f := CleanString(s, max)
+	r.Count(f, name)
+	return out
+}

@@ -5,17 +5,14 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/thanos-io/objstore/providers/filesystem"
-
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/store/storetest"
 	"github.com/clew-dev/clew/internal/tempo"
 )
 
@@ -23,18 +20,7 @@ import (
 // store, in process: the table and the server's actual answers, not canned
 // ones, for a search, a metrics query and a rejected query.
 func TestRealStack(t *testing.T) {
-	dir := t.TempDir()
-	bkt, err := filesystem.NewBucket(filepath.Join(dir, "blocks"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := store.DefaultConfig()
-	cfg.WALSync = "none"
-	db, err := store.Open(context.Background(), cfg, store.Options{Tenant: "t", WALDir: filepath.Join(dir, "wal"), Bucket: bkt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.OpenStore(t)
 
 	now := time.Now()
 	start := uint64(now.Add(-2 * time.Minute).UnixNano())

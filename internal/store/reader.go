@@ -45,11 +45,10 @@ func (db *DB) Stats() storage.Stats {
 	return s
 }
 
-// blockMeta converts a block's meta.json to the storage contract's form.
-// The conversion compiles only while both have the same fields; a test
-// pins their JSON names. Slices and maps are copied: the caller owns them.
+// blockMeta copies a block's meta.json (block.Meta is storage.BlockMeta)
+// for a caller that owns the copy: slices and maps are cloned.
 func blockMeta(m block.Meta) storage.BlockMeta {
-	out := storage.BlockMeta(m)
+	out := m
 	out.Services = slices.Clone(m.Services)
 	out.Sources = slices.Clone(m.Sources)
 	out.SpanNames = cloneLists(m.SpanNames)
