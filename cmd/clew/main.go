@@ -229,15 +229,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		// Fail fast on a busy port: otherwise the readiness check below
 		// could be answered by whichever clew already holds it.
-		for _, addr := range []string{cfg.OTLPGRPCAddr, cfg.OTLPHTTPAddr, cfg.HTTPAddr, cfg.ZipkinAddr, cfg.JaegerGRPCAddr, cfg.JaegerHTTPAddr} {
-			if addr == "" {
-				continue // a disabled listener
-			}
-			ln, err := net.Listen("tcp", addr)
+		for _, l := range cfg.Listeners() {
+			ln, err := app.Listen(l)
 			if err != nil {
 				return fmt.Errorf("embedded clew: %w (another clew running? use --otlp-endpoint to export to it)", err)
 			}
-			ln.Close()
+			if ln != nil {
+				ln.Close()
+			}
 		}
 	}
 	dcfg.GroundTruthPath = *truthPath

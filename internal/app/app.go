@@ -145,56 +145,22 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var ready atomic.Bool
 
 	// Listen on everything first so that a busy port fails fast.
-	lnGRPC, err := net.Listen("tcp", cfg.OTLPGRPCAddr)
-	if err != nil {
-		db.Close()
-		return fmt.Errorf("listen for OTLP/gRPC on %s: %w", cfg.OTLPGRPCAddr, err)
-	}
-	lnHTTP, err := net.Listen("tcp", cfg.OTLPHTTPAddr)
-	if err != nil {
-		lnGRPC.Close()
-		db.Close()
-		return fmt.Errorf("listen for OTLP/HTTP on %s: %w", cfg.OTLPHTTPAddr, err)
-	}
-	lnQuery, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		lnGRPC.Close()
-		lnHTTP.Close()
-		db.Close()
-		return fmt.Errorf("listen for queries on %s: %w", cfg.HTTPAddr, err)
-	}
-
-	var lnZipkin net.Listener
-	if cfg.ZipkinAddr != "" {
-		if lnZipkin, err = net.Listen("tcp", cfg.ZipkinAddr); err != nil {
-			lnGRPC.Close()
-			lnHTTP.Close()
-			lnQuery.Close()
-			db.Close()
-			return fmt.Errorf("listen for Zipkin on %s: %w", cfg.ZipkinAddr, err)
-		}
-	}
-	var lnJaegerGRPC, lnJaegerHTTP net.Listener
-	closeAll := func() {
-		for _, ln := range []net.Listener{lnGRPC, lnHTTP, lnQuery, lnZipkin, lnJaegerGRPC, lnJaegerHTTP} {
-			if ln != nil {
+	lns := map[string]net.Listener{}
+	for _, l := range cfg.Listeners() {
+		ln, err := Listen(l)
+		if err != nil {
+			for _, ln := range lns {
 				ln.Close()
 			}
+			db.Close()
+			return err
 		}
-		db.Close()
-	}
-	if cfg.JaegerGRPCAddr != "" {
-		if lnJaegerGRPC, err = net.Listen("tcp", cfg.JaegerGRPCAddr); err != nil {
-			closeAll()
-			return fmt.Errorf("listen for Jaeger gRPC on %s: %w", cfg.JaegerGRPCAddr, err)
+		if ln != nil {
+			lns[l.Key] = ln
 		}
 	}
-	if cfg.JaegerHTTPAddr != "" {
-		if lnJaegerHTTP, err = net.Listen("tcp", cfg.JaegerHTTPAddr); err != nil {
-			closeAll()
-			return fmt.Errorf("listen for Jaeger HTTP on %s: %w", cfg.JaegerHTTPAddr, err)
-		}
-	}
+	lnGRPC, lnHTTP, lnQuery := lns[config.KeyOTLPGRPC], lns[config.KeyOTLPHTTP], lns[config.KeyHTTP]
+	lnZipkin, lnJaegerGRPC, lnJaegerHTTP := lns[config.KeyZipkin], lns[config.KeyJaegerGRPC], lns[config.KeyJaegerHTTP]
 
 	grpcSrv := recv.NewGRPCServer()
 	otlpHTTP := newHTTPServer(recv.HTTPHandler())
@@ -397,4 +363,29 @@ func shutdownGRPC(ctx context.Context, s *grpc.Server) {
 	case <-ctx.Done():
 		s.Stop()
 	}
+}
+
+// Listen opens the listener l describes; an optional listener that is
+// off (empty address) gives nil and no error. When the address cannot be
+// bound, the error names the listener, the address, the flag and the YAML
+// key that move it and, for an optional listener, how to turn it off: the
+// message to act on when a second clew on one machine clashes with the
+// first on a default port.
+func Listen(l config.Listener) (net.Listener, error) {
+	if l.Addr == "" && l.Optional {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", l.Addr)
+	if err == nil {
+		return ln, nil
+	}
+	var hint strings.Builder
+	if errors.Is(err, syscall.EADDRINUSE) {
+		hint.WriteString(" (another process, perhaps another clew, holds it)")
+	}
+	fmt.Fprintf(&hint, "; move it with %s HOST:PORT or %s in the config file", l.Flag, l.Key)
+	if l.Optional {
+		fmt.Fprintf(&hint, ", or turn it off with %s '' (%s: \"\")", l.Flag, l.Key)
+	}
+	return nil, fmt.Errorf("%s cannot listen on %s: %w%s", l.Name, l.Addr, err, hint.String())
 }

@@ -207,3 +207,39 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Listener is one address clew listens on, with the names that set it.
+type Listener struct {
+	// Name says what listens there, e.g. "Zipkin receiver".
+	Name string
+	// Addr is the host:port; empty when an optional listener is off.
+	Addr string
+	// Flag and Key are the command-line flag and the YAML key that set
+	// Addr.
+	Flag, Key string
+	// Optional listeners are turned off by an empty address.
+	Optional bool
+}
+
+// Listener keys, as Listeners names them.
+const (
+	KeyOTLPGRPC   = "otlp_grpc_addr"
+	KeyOTLPHTTP   = "otlp_http_addr"
+	KeyHTTP       = "http_addr"
+	KeyZipkin     = "zipkin_addr"
+	KeyJaegerGRPC = "jaeger_grpc_addr"
+	KeyJaegerHTTP = "jaeger_http_addr"
+)
+
+// Listeners lists every address clew serve listens on, in the order it
+// opens them, with the flag and YAML key of each.
+func (c *Config) Listeners() []Listener {
+	return []Listener{
+		{"OTLP/gRPC receiver", c.OTLPGRPCAddr, "--otlp-grpc-addr", KeyOTLPGRPC, false},
+		{"OTLP/HTTP receiver", c.OTLPHTTPAddr, "--otlp-http-addr", KeyOTLPHTTP, false},
+		{"query API", c.HTTPAddr, "--http-addr", KeyHTTP, false},
+		{"Zipkin receiver", c.ZipkinAddr, "--zipkin-addr", KeyZipkin, true},
+		{"Jaeger gRPC receiver", c.JaegerGRPCAddr, "--jaeger-grpc-addr", KeyJaegerGRPC, true},
+		{"Jaeger HTTP receiver", c.JaegerHTTPAddr, "--jaeger-http-addr", KeyJaegerHTTP, true},
+	}
+}

@@ -90,3 +90,29 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestListeners checks that each listener's YAML key is the key of the
+// field holding its address, and its flag the key's flag spelling.
+func TestListeners(t *testing.T) {
+	cfg := Default()
+	yamlAddr := map[string]string{}
+	v := reflect.ValueOf(cfg)
+	for i := range v.NumField() {
+		if tag := v.Type().Field(i).Tag.Get("yaml"); strings.HasSuffix(tag, "_addr") {
+			yamlAddr[tag] = v.Field(i).String()
+		}
+	}
+	ls := cfg.Listeners()
+	if len(ls) != len(yamlAddr) {
+		t.Errorf("%d listeners, %d *_addr keys", len(ls), len(yamlAddr))
+	}
+	for _, l := range ls {
+		addr, ok := yamlAddr[l.Key]
+		if !ok || addr != l.Addr {
+			t.Errorf("listener %s: key %s holds %q, listener says %q", l.Name, l.Key, addr, l.Addr)
+		}
+		if want := "--" + strings.ReplaceAll(strings.TrimSuffix(l.Key, "_addr"), "_", "-") + "-addr"; l.Flag != want {
+			t.Errorf("listener %s: flag %s, want %s", l.Name, l.Flag, want)
+		}
+	}
+}

@@ -71,14 +71,7 @@ func AppendSpanJSON(dst []byte, s *span.Span) []byte {
 		dst = append(dst, `,"duration":`...)
 		dst = strconv.AppendUint(dst, max(d/1000, 1), 10)
 	}
-	attr := func(k string) (span.Value, bool) {
-		for i := range s.Attrs {
-			if s.Attrs[i].Key == k {
-				return s.Attrs[i].Value, true
-			}
-		}
-		return span.Value{}, false
-	}
+	attr := attrOf(s)
 	str := func(k string) string {
 		if v, ok := attr(k); ok && v.Type == span.TypeString {
 			return v.Str
@@ -99,15 +92,7 @@ func AppendSpanJSON(dst []byte, s *span.Span) []byte {
 			dst = append(dst, `{"timestamp":`...)
 			dst = strconv.AppendUint(dst, e.TimeUnixNano/1000, 10)
 			dst = append(dst, `,"value":`...)
-			v := e.Name
-			if len(e.Attrs) > 0 || e.DroppedAttrs > 0 {
-				b := append([]byte(e.Name), '|')
-				b = span.AppendValueJSON(b, span.Value{Type: span.TypeMap, Map: e.Attrs})
-				b = append(b, '|')
-				b = strconv.AppendUint(b, uint64(e.DroppedAttrs), 10)
-				v = string(b)
-			}
-			dst = span.AppendJSONString(dst, v)
+			dst = span.AppendJSONString(dst, annotationValue(e))
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
@@ -132,6 +117,31 @@ func AppendSpanJSON(dst []byte, s *span.Span) []byte {
 		dst = append(dst, `,"shared":true`...)
 	}
 	return append(dst, '}')
+}
+
+// attrOf returns a lookup of s's span attributes by key (the first one).
+func attrOf(s *span.Span) func(string) (span.Value, bool) {
+	return func(k string) (span.Value, bool) {
+		for i := range s.Attrs {
+			if s.Attrs[i].Key == k {
+				return s.Attrs[i].Value, true
+			}
+		}
+		return span.Value{}, false
+	}
+}
+
+// annotationValue is the Zipkin annotation value an event is written as:
+// its name, or "name|{json}|dropped" when it has attributes.
+func annotationValue(e *span.Event) string {
+	if len(e.Attrs) == 0 && e.DroppedAttrs == 0 {
+		return e.Name
+	}
+	b := append([]byte(e.Name), '|')
+	b = span.AppendValueJSON(b, span.Value{Type: span.TypeMap, Map: e.Attrs})
+	b = append(b, '|')
+	b = strconv.AppendUint(b, uint64(e.DroppedAttrs), 10)
+	return string(b)
 }
 
 // spanTags collects s's Zipkin tags, sorted by key.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -70,52 +69,81 @@ func checkLengths(v url.Values) error {
 	return nil
 }
 
-// services serves GET /api/v2/services: the local service names, sorted.
+// lowerSorted lower-cases names, as Zipkin lower-cases service and span
+// names, and returns them sorted and distinct, without the empty name.
+func lowerSorted(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if n != "" {
+			out = append(out, strings.ToLower(n))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// services serves GET /api/v2/services: the local service names,
+// lower-cased and sorted.
 func (a *API) services(w http.ResponseWriter, r *http.Request) {
 	names, err := a.db.Services(r.Context())
 	if err != nil {
 		a.writeQueryError(w, r, err)
 		return
 	}
-	writeStrings(w, slices.DeleteFunc(names, func(s string) bool { return s == "" }))
+	writeStrings(w, lowerSorted(names))
 }
 
-// requiredService reads the serviceName parameter Zipkin requires.
-func requiredService(w http.ResponseWriter, r *http.Request) (string, bool) {
+// requiredService reads the serviceName parameter Zipkin requires and
+// returns the stored service names it names, compared lower-cased.
+func (a *API) requiredService(w http.ResponseWriter, r *http.Request) ([]string, bool) {
 	svc := r.URL.Query().Get("serviceName")
 	if svc == "" {
 		writeText(w, http.StatusBadRequest, "serviceName is required")
-		return "", false
+		return nil, false
 	}
 	if len(svc) > maxParamLen {
 		writeText(w, http.StatusBadRequest, "serviceName is too long")
-		return "", false
+		return nil, false
 	}
-	return svc, true
+	names, err := a.matchServices(r.Context(), strings.ToLower(svc))
+	if err != nil {
+		a.writeQueryError(w, r, err)
+		return nil, false
+	}
+	return names, true
 }
 
 // spanNames serves GET /api/v2/spans?serviceName=: the service's span
-// names, sorted.
+// names, lower-cased and sorted.
 func (a *API) spanNames(w http.ResponseWriter, r *http.Request) {
-	svc, ok := requiredService(w, r)
+	services, ok := a.requiredService(w, r)
 	if !ok {
 		return
 	}
-	names, err := a.db.SpanNames(r.Context(), svc)
+	if len(services) == 0 {
+		writeStrings(w, nil)
+		return
+	}
+	names, err := a.spanNamesOf(r.Context(), services)
 	if err != nil {
 		a.writeQueryError(w, r, err)
 		return
 	}
-	writeStrings(w, slices.DeleteFunc(names, func(s string) bool { return s == "" }))
+	writeStrings(w, lowerSorted(names))
 }
 
 // remoteServices serves GET /api/v2/remoteServices?serviceName=: the
-// remote service names (peer.service) seen on the service's spans, sorted.
-// The store indexes attribute values but not by service, so each candidate
-// value is checked with a one-hit search.
+// remote service names (peer.service) seen on the service's spans,
+// lower-cased and sorted. The store indexes attribute values but not by
+// service, so each candidate value is checked with a one-hit search per
+// stored service name the parameter names.
 func (a *API) remoteServices(w http.ResponseWriter, r *http.Request) {
-	svc, ok := requiredService(w, r)
+	services, ok := a.requiredService(w, r)
 	if !ok {
+		return
+	}
+	if len(services) == 0 {
+		writeStrings(w, nil)
 		return
 	}
 	ctx := r.Context()
@@ -139,16 +167,20 @@ func (a *API) remoteServices(w http.ResponseWriter, r *http.Request) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if errs[i] = ctx.Err(); errs[i] != nil {
-					continue
+				for _, svc := range services {
+					if errs[i] = ctx.Err(); errs[i] != nil || keep[i] {
+						break
+					}
+					q := &search.Query{Service: svc, Conds: []search.Cond{{Scope: search.ScopeSpan, Key: keyPeerService, Op: search.OpEq, Value: span.StringValue(names[i])}}}
+					if errs[i] = q.Compile(); errs[i] != nil {
+						break
+					}
+					res, err := a.db.Search(ctx, q, 1, nil)
+					if errs[i] = err; err != nil {
+						break
+					}
+					keep[i] = len(res.Hits) > 0
 				}
-				q := &search.Query{Service: svc, Conds: []search.Cond{{Scope: search.ScopeSpan, Key: keyPeerService, Op: search.OpEq, Value: span.StringValue(names[i])}}}
-				if errs[i] = q.Compile(); errs[i] != nil {
-					continue
-				}
-				res, err := a.db.Search(ctx, q, 1, nil)
-				errs[i] = err
-				keep[i] = err == nil && len(res.Hits) > 0
 			}
 		}()
 	}
@@ -167,8 +199,7 @@ func (a *API) remoteServices(w http.ResponseWriter, r *http.Request) {
 			out = append(out, n)
 		}
 	}
-	slices.Sort(out)
-	writeStrings(w, slices.Compact(out))
+	writeStrings(w, lowerSorted(out))
 }
 
 // parseInt reads an optional non-negative integer parameter.
@@ -184,111 +215,6 @@ func parseInt(v url.Values, name string, def int64) (int64, error) {
 	return n, nil
 }
 
-// parseFind turns the parameters of GET /api/v2/traces into a search and a
-// limit. Durations are microseconds, endTs and lookback milliseconds.
-func parseFind(v url.Values, nowMillis int64) (*search.Query, int, error) {
-	if err := checkLengths(v); err != nil {
-		return nil, 0, err
-	}
-	q := &search.Query{}
-	if s := v.Get("serviceName"); s != "all" {
-		q.Service = s
-	}
-	if s := v.Get("spanName"); s != "all" {
-		q.SpanName = s
-	}
-	if s := v.Get("remoteServiceName"); s != "" && s != "all" {
-		q.Conds = append(q.Conds, search.Cond{Scope: search.ScopeSpan, Key: keyPeerService, Op: search.OpEq, Value: span.StringValue(s)})
-	}
-	conds, err := parseAnnotationQuery(v.Get("annotationQuery"))
-	if err != nil {
-		return nil, 0, err
-	}
-	q.Conds = append(q.Conds, conds...)
-	const maxMicros = math.MaxUint64 / 1000
-	minD, err := parseInt(v, "minDuration", 0)
-	if err != nil {
-		return nil, 0, err
-	}
-	maxD, err := parseInt(v, "maxDuration", 0)
-	if err != nil {
-		return nil, 0, err
-	}
-	if uint64(minD) > maxMicros || uint64(maxD) > maxMicros {
-		return nil, 0, errors.New("minDuration or maxDuration out of range")
-	}
-	q.MinDuration, q.MaxDuration = uint64(minD)*1000, uint64(maxD)*1000
-	endTs, err := parseInt(v, "endTs", nowMillis)
-	if err != nil {
-		return nil, 0, err
-	}
-	lookback, err := parseInt(v, "lookback", defaultLookback)
-	if err != nil {
-		return nil, 0, err
-	}
-	const maxMillis = math.MaxInt64 / 1_000_000
-	if endTs > maxMillis {
-		return nil, 0, fmt.Errorf("endTs %d is out of range", endTs)
-	}
-	q.End = uint64(endTs) * 1_000_000
-	if lookback < endTs {
-		q.Start = uint64(endTs-lookback) * 1_000_000
-	}
-	limit, err := parseInt(v, "limit", defaultLimit)
-	if err != nil || limit == 0 {
-		return nil, 0, fmt.Errorf("limit %q: want a positive integer", v.Get("limit"))
-	}
-	if err := q.Compile(); err != nil {
-		return nil, 0, err
-	}
-	return q, int(min(limit, maxLimit)), nil
-}
-
-// parseAnnotationQuery parses Zipkin's annotationQuery: terms joined by
-// " and ", each "key=value" (the tag key has that value) or "key" (the span
-// has a tag with that key). Every term must hold on one span.
-func parseAnnotationQuery(s string) ([]search.Cond, error) {
-	var conds []search.Cond
-	for term := range strings.SplitSeq(s, " and ") {
-		term = strings.TrimSpace(term)
-		if term == "" {
-			continue
-		}
-		c := search.Cond{Scope: search.ScopeSpan, Key: term, Op: search.OpExists}
-		if k, val, ok := strings.Cut(term, "="); ok {
-			if k = strings.TrimSpace(k); k == "" {
-				return nil, fmt.Errorf("annotationQuery term %q: empty key", term)
-			}
-			c.Key, c.Op, c.Value = k, search.OpEq, span.StringValue(strings.TrimSpace(val))
-		}
-		conds = append(conds, c)
-	}
-	if len(conds) > maxConds {
-		return nil, fmt.Errorf("annotationQuery has %d terms, at most %d are allowed", len(conds), maxConds)
-	}
-	return conds, nil
-}
-
-// traces serves GET /api/v2/traces: a list of traces, newest first, each a
-// list of spans.
-func (a *API) traces(w http.ResponseWriter, r *http.Request) {
-	q, limit, err := parseFind(r.URL.Query(), a.now().UnixMilli())
-	if err != nil {
-		writeText(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	res, err := a.db.Search(r.Context(), q, limit, nil)
-	if err != nil {
-		a.writeQueryError(w, r, err)
-		return
-	}
-	ids := make([]span.TraceID, len(res.Hits))
-	for i, h := range res.Hits {
-		ids[i] = h.TraceID
-	}
-	a.writeTraces(w, r, ids)
-}
-
 // writeTraces loads ids and answers them as a list of traces, leaving out
 // the ones not found.
 func (a *API) writeTraces(w http.ResponseWriter, r *http.Request, ids []span.TraceID) {
@@ -297,6 +223,11 @@ func (a *API) writeTraces(w http.ResponseWriter, r *http.Request, ids []span.Tra
 		a.writeQueryError(w, r, err)
 		return
 	}
+	writeBatches(w, batches)
+}
+
+// writeBatches answers a list of traces, leaving out nil batches.
+func writeBatches(w http.ResponseWriter, batches []*span.Batch) {
 	b := []byte{'['}
 	first := true
 	for _, tb := range batches {

@@ -466,7 +466,9 @@ func TestQueryAPI(t *testing.T) {
 		{"serviceName=backend&spanName=publish", 0},
 		{"annotationQuery=rabbit.queue%3Dbackend", 1},
 		{"annotationQuery=rabbit.queue%3Dbackend+and+rabbit.exchange", 1},
-		{"annotationQuery=rabbit.queue%3Dbackend+and+http.path", 0},
+		// Terms may be met by different spans of the trace (Zipkin's rule).
+		{"annotationQuery=rabbit.queue%3Dbackend+and+http.path", 1},
+		{"annotationQuery=rabbit.queue%3Dbackend+and+http.path%3D%2Fnope", 0},
 		{"annotationQuery=error", 1},
 		{"annotationQuery=http.status_code%3D403+and+error", 1},
 		{"remoteServiceName=rabbitmq", 1},
