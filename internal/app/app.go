@@ -88,7 +88,8 @@ func lockDataDir(dir string) (*os.File, error) {
 // Run starts clew and blocks until ctx is cancelled, then shuts down
 // gracefully: it stops taking new spans, finishes in-flight requests (whose
 // spans are durable once acknowledged), closes the store and last the query
-// server.
+// server. The process is a list of components (see component), started in
+// order and stopped in reverse.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
@@ -108,63 +109,196 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			log.Info("memory limit set", "bytes", lim)
 		}
 	}
+	p := &process{cfg: cfg, log: log, reg: newRegistry()}
+	comps, err := p.build(ctx)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, len(comps))
+	comps.start(errc)
+	p.ready.Store(true)
+	log.Info("clew serving", "version", Version, "otlp_grpc", p.addr(config.KeyOTLPGRPC), "otlp_http", p.addr(config.KeyOTLPHTTP), "http", p.addr(config.KeyHTTP))
 
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errc:
+		log.Error("server stopped", "err", runErr)
+	}
+	p.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	runErr = errors.Join(runErr, comps.stop(sctx, log))
+	log.Info("stopped")
+	return runErr
+}
+
+// A component is one part of the running process: a server on one of the
+// listeners, or a part that holds state (the store, the span metrics, the
+// detector). Components are built in dependency order, then started in
+// list order and stopped in reverse order, so that what takes spans stops
+// first and what holds them is closed after, and the query server (with
+// /metrics and /readyz) stays up until the end.
+type component struct {
+	name string
+	// start starts background work and returns at once; nil: none.
+	start func()
+	// serve runs until the component is stopped; nil when it has nothing
+	// to run (it was opened when built). Its error ends the process.
+	serve func() error
+	// stop ends the component within ctx's deadline; nil when there is
+	// nothing to stop. An error of a component that holds data (holds) is
+	// returned from Run; others are logged.
+	stop  func(ctx context.Context) error
+	holds bool
+}
+
+type components []component
+
+// start starts the components in list order: start runs at once, serve in
+// its own goroutine, whose end goes to errc (nil after a normal stop).
+func (cs components) start(errc chan<- error) {
+	for _, c := range cs {
+		if c.start != nil {
+			c.start()
+		}
+		if c.serve != nil {
+			go func() { errc <- serveErr(c.name, c.serve()) }()
+		}
+	}
+}
+
+// stop stops the components in reverse order and returns the errors of
+// those that hold data.
+func (cs components) stop(ctx context.Context, log *slog.Logger) error {
+	var errs []error
+	for i := len(cs) - 1; i >= 0; i-- {
+		c := cs[i]
+		if c.stop == nil {
+			continue
+		}
+		if err := c.stop(ctx); err != nil {
+			if c.holds {
+				log.Error("close "+c.name, "err", err)
+				errs = append(errs, fmt.Errorf("close %s: %w", c.name, err))
+			} else {
+				log.Warn(c.name+" shutdown", "err", err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// process holds what the components of one clew share while they are
+// built.
+type process struct {
+	cfg   config.Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	ready atomic.Bool
+	lns   map[string]net.Listener // by the listener's YAML key; absent when off
+}
+
+func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "clew_build_info", Help: "Always 1; labels say which clew is running.",
 		ConstLabels: prometheus.Labels{"version": Version}})
 	buildInfo.Set(1)
 	reg.MustRegister(buildInfo)
+	return reg
+}
+
+func (p *process) addr(key string) string {
+	if ln := p.lns[key]; ln != nil {
+		return ln.Addr().String()
+	}
+	return ""
+}
+
+// build opens the store and the span metrics, listens on every address
+// (so that a busy port fails before anything runs) and builds the
+// components in their start order. On an error, what was opened is closed.
+func (p *process) build(ctx context.Context) (_ components, err error) {
+	cfg, log := p.cfg, p.log
+	var opened components // closed in reverse on an error
+	defer func() {
+		if err != nil {
+			for _, ln := range p.lns {
+				ln.Close()
+			}
+			_ = opened.stop(context.Background(), log)
+		}
+	}()
 
 	start := time.Now()
-	db, err := openStore(ctx, cfg.Store, cfg.Tenant, cfg.DataDir, log, reg)
+	db, err := openStore(ctx, cfg.Store, cfg.Tenant, cfg.DataDir, log, p.reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log.Info("store open", "data_dir", cfg.DataDir, "took", time.Since(start))
+	storeC := component{name: "store", stop: func(context.Context) error { return db.Close() }, holds: true}
+	opened = append(opened, storeC)
 
 	// Span metrics and the service graph, with their history beside the
 	// blocks and the same retention.
 	var sm *spanmetrics.Metrics
+	var smC component
 	if cfg.SpanMetrics.Enabled {
 		sm, err = spanmetrics.Open(cfg.SpanMetrics, spanmetrics.Options{
 			Dir:        filepath.Join(cfg.DataDir, "spanmetrics", cfg.Tenant),
 			Retention:  cfg.Store.Retention,
 			Logger:     log,
-			Registerer: reg,
+			Registerer: p.reg,
 		})
 		if err != nil {
-			db.Close()
-			return fmt.Errorf("open span metrics: %w", err)
+			return nil, fmt.Errorf("open span metrics: %w", err)
 		}
-		defer sm.Close() // idempotent; the shutdown below closes it first
+		// Closed once no more batches arrive: it writes the minutes still
+		// in memory.
+		smC = component{name: "span metrics", stop: func(context.Context) error { return sm.Close() }, holds: true}
+		opened = append(opened, smC)
 	}
 
-	core := ingest.NewCore(cfg.Ingest, cfg.Tenant, appender{db, sm}, log, reg) // every receiver goes through it
-	recv := ingest.NewReceiver(core)
-	var ready atomic.Bool
-
-	// Listen on everything first so that a busy port fails fast.
-	lns := map[string]net.Listener{}
+	p.lns = map[string]net.Listener{}
 	for _, l := range cfg.Listeners() {
 		ln, err := Listen(l)
 		if err != nil {
-			for _, ln := range lns {
-				ln.Close()
-			}
-			db.Close()
-			return err
+			return nil, err
 		}
 		if ln != nil {
-			lns[l.Key] = ln
+			p.lns[l.Key] = ln
 		}
 	}
-	lnGRPC, lnHTTP, lnQuery := lns[config.KeyOTLPGRPC], lns[config.KeyOTLPHTTP], lns[config.KeyHTTP]
-	lnZipkin, lnJaegerGRPC, lnJaegerHTTP := lns[config.KeyZipkin], lns[config.KeyJaegerGRPC], lns[config.KeyJaegerHTTP]
 
-	grpcSrv := recv.NewGRPCServer()
-	otlpHTTP := newHTTPServer(recv.HTTPHandler())
+	core := ingest.NewCore(cfg.Ingest, cfg.Tenant, appender{db, sm}, log, p.reg) // every receiver goes through it
+	// Baselines, anomalies and deployments, learned from the span metrics'
+	// history and the stored traces; off without span metrics.
+	var det *detect.Detector
+	detC := component{name: "detector"}
+	if sm != nil && cfg.Detect.Enabled {
+		det = detect.New(cfg.Detect, sm, db, detect.Options{Logger: log})
+		detC.start = det.Start
+		detC.stop = func(context.Context) error { return det.Close() } // it reads the store and the span metrics
+	}
 
+	// Start order: the query server first (stopped last), then what holds
+	// data, the detector, and the receivers (stopped first).
+	cs := components{p.queryServer(db, sm, det), storeC}
+	if sm != nil {
+		cs = append(cs, smC)
+	}
+	cs = append(cs, detC)
+	cs = append(cs, p.receivers(core, db, sm)...)
+	return cs, nil
+}
+
+// queryServer serves every query API, the web UI, /metrics, the health
+// endpoints and pprof on the query port, with Jaeger's gRPC QueryService
+// (api_v2 and api_v3) on the same listener.
+func (p *process) queryServer(db *store.DB, sm *spanmetrics.Metrics, det *detect.Detector) component {
+	cfg, log := p.cfg, p.log
 	mux := http.NewServeMux()
 	// Every query API shares the query limits (cfg.Query).
 	napi := api.New(db, db, log)
@@ -172,13 +306,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	napi.Register(mux)
 	insight.New(db, insight.Config{}, log).Register(mux)
 	spanmetrics.NewHandler(sm, log).Register(mux)
-	// Baselines, anomalies and deployments, learned from the span metrics'
-	// history and the stored traces; off without span metrics.
-	var det *detect.Detector
-	if sm != nil && cfg.Detect.Enabled {
-		det = detect.New(cfg.Detect, sm, db, detect.Options{Logger: log})
-		det.Start()
-	}
 	detect.NewHandler(det).Register(mux)
 	japi := jaeger.New(db, log)
 	japi.SetLimits(cfg.Query)
@@ -186,16 +313,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		japi.SetDependencies(jaegerDeps{sm})
 	}
 	japi.Register(mux, "/jaeger")
-	// Jaeger's gRPC QueryService (api_v2 and api_v3) on the same port:
 	// gRPC requests go to queryGRPC, the rest to the mux.
 	queryGRPC := japi.NewGRPCServer()
 	tapi := tempo.New(db, log)
 	tapi.SetLimits(cfg.Query)
 	tapi.Register(mux, "/tempo")
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg, EnableOpenMetrics: true}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
+		if !p.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
@@ -222,100 +348,59 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		index(w, r)
 	})
-	querySrv := newHTTPServer(withGRPC(queryGRPC, mux))
-	// The Zipkin v2 API, ingest and query, on its own port as Zipkin
-	// serves it; posted spans go through the same appender as OTLP.
-	var zipkinSrv *http.Server
-	if lnZipkin != nil {
+	srv := newHTTPServer(withGRPC(queryGRPC, mux))
+	ln := p.lns[config.KeyHTTP]
+	return component{name: "query HTTP", serve: func() error { return srv.Serve(ln) }, stop: func(ctx context.Context) error {
+		shutdownGRPC(ctx, queryGRPC)
+		return srv.Shutdown(ctx)
+	}}
+}
+
+// receivers are the span receivers on their listeners: OTLP gRPC and
+// HTTP, and, where their addresses are set, Zipkin (ingest and its query
+// API, on its own port as Zipkin serves it) and the Jaeger collector
+// protocols (api_v2 gRPC and Thrift over HTTP); every one goes through
+// the same receiver core.
+func (p *process) receivers(core *ingest.Core, db *store.DB, sm *spanmetrics.Metrics) components {
+	recv := ingest.NewReceiver(core)
+	cs := components{
+		p.grpcServer("OTLP/gRPC", config.KeyOTLPGRPC, recv.NewGRPCServer()),
+		p.httpServer("OTLP/HTTP", config.KeyOTLPHTTP, recv.HTTPHandler()),
+	}
+	if p.lns[config.KeyZipkin] != nil {
 		zmux := http.NewServeMux()
-		zapi := zipkin.New(core, db, log)
+		zapi := zipkin.New(core, db, p.log)
 		if sm != nil {
 			zapi.SetDependencies(zipkinDeps{sm})
 		}
 		zapi.Register(zmux)
-		zipkinSrv = newHTTPServer(zmux)
+		cs = append(cs, p.httpServer("Zipkin", config.KeyZipkin, zmux))
 	}
-	// The Jaeger collector protocols (api_v2 gRPC and Thrift over HTTP),
-	// each on its own port as a Jaeger collector serves them; spans go
-	// through the same appender as OTLP.
-	var jaegerGRPCSrv *grpc.Server
-	var jaegerHTTPSrv *http.Server
-	if lnJaegerGRPC != nil || lnJaegerHTTP != nil {
+	if p.lns[config.KeyJaegerGRPC] != nil || p.lns[config.KeyJaegerHTTP] != nil {
 		jrecv := jaegeringest.New(core)
-		if lnJaegerGRPC != nil {
-			jaegerGRPCSrv = jrecv.NewGRPCServer()
+		if p.lns[config.KeyJaegerGRPC] != nil {
+			cs = append(cs, p.grpcServer("Jaeger gRPC", config.KeyJaegerGRPC, jrecv.NewGRPCServer()))
 		}
-		if lnJaegerHTTP != nil {
-			jaegerHTTPSrv = newHTTPServer(jrecv.HTTPHandler())
+		if p.lns[config.KeyJaegerHTTP] != nil {
+			cs = append(cs, p.httpServer("Jaeger HTTP", config.KeyJaegerHTTP, jrecv.HTTPHandler()))
 		}
 	}
+	return cs
+}
 
-	errc := make(chan error, 6)
-	go func() { errc <- serveErr("OTLP/gRPC", grpcSrv.Serve(lnGRPC)) }()
-	go func() { errc <- serveErr("OTLP/HTTP", otlpHTTP.Serve(lnHTTP)) }()
-	go func() { errc <- serveErr("query HTTP", querySrv.Serve(lnQuery)) }()
-	if zipkinSrv != nil {
-		go func() { errc <- serveErr("Zipkin", zipkinSrv.Serve(lnZipkin)) }()
-		log.Info("zipkin serving", "zipkin", lnZipkin.Addr().String())
-	}
-	if jaegerGRPCSrv != nil {
-		go func() { errc <- serveErr("Jaeger gRPC", jaegerGRPCSrv.Serve(lnJaegerGRPC)) }()
-		log.Info("jaeger gRPC collector serving", "jaeger_grpc", lnJaegerGRPC.Addr().String())
-	}
-	if jaegerHTTPSrv != nil {
-		go func() { errc <- serveErr("Jaeger HTTP", jaegerHTTPSrv.Serve(lnJaegerHTTP)) }()
-		log.Info("jaeger HTTP collector serving", "jaeger_http", lnJaegerHTTP.Addr().String())
-	}
-	ready.Store(true)
-	log.Info("clew serving", "version", Version, "otlp_grpc", lnGRPC.Addr().String(), "otlp_http", lnHTTP.Addr().String(), "http", lnQuery.Addr().String())
+func (p *process) httpServer(name, key string, h http.Handler) component {
+	srv, ln := newHTTPServer(h), p.lns[key]
+	return component{name: name, start: p.logServing(name, ln), serve: func() error { return srv.Serve(ln) }, stop: srv.Shutdown}
+}
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case runErr = <-errc:
-		log.Error("server stopped", "err", runErr)
-	}
-	ready.Store(false)
-	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
-	defer cancel()
-	shutdownGRPC(sctx, grpcSrv)
-	if err := otlpHTTP.Shutdown(sctx); err != nil {
-		log.Warn("OTLP/HTTP shutdown", "err", err)
-	}
-	if zipkinSrv != nil {
-		if err := zipkinSrv.Shutdown(sctx); err != nil {
-			log.Warn("Zipkin shutdown", "err", err)
-		}
-	}
-	if jaegerGRPCSrv != nil {
-		shutdownGRPC(sctx, jaegerGRPCSrv)
-	}
-	if jaegerHTTPSrv != nil {
-		if err := jaegerHTTPSrv.Shutdown(sctx); err != nil {
-			log.Warn("Jaeger HTTP shutdown", "err", err)
-		}
-	}
-	if det != nil {
-		_ = det.Close() // it reads the store and the span metrics
-	}
-	if err := db.Close(); err != nil {
-		log.Error("close store", "err", err)
-		runErr = errors.Join(runErr, err)
-	}
-	if sm != nil {
-		// No more batches arrive: write the minutes still in memory.
-		if err := sm.Close(); err != nil {
-			log.Error("close span metrics", "err", err)
-			runErr = errors.Join(runErr, err)
-		}
-	}
-	shutdownGRPC(sctx, queryGRPC)
-	if err := querySrv.Shutdown(sctx); err != nil {
-		log.Warn("query server shutdown", "err", err)
-	}
-	log.Info("stopped")
-	return runErr
+func (p *process) grpcServer(name, key string, srv *grpc.Server) component {
+	ln := p.lns[key]
+	return component{name: name, start: p.logServing(name, ln), serve: func() error { return srv.Serve(ln) },
+		stop: func(ctx context.Context) error { shutdownGRPC(ctx, srv); return nil }}
+}
+
+func (p *process) logServing(name string, ln net.Listener) func() {
+	return func() { p.log.Info(name+" serving", "addr", ln.Addr().String()) }
 }
 
 func serveErr(name string, err error) error {
