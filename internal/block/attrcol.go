@@ -202,8 +202,17 @@ func (r *Reader) decodeAttrCol(raw []byte, g *groupInfo, a *attrList, bufs *[][]
 			return fmt.Errorf("attribute section of key %d: %w", keys[i].key, err)
 		}
 	}
+	// secOf maps a key id (checked above to be below nkeys) to its
+	// section, -1 for none: one lookup per entry, whatever the order of
+	// the keys in the rows.
+	secOf := make([]int32, nkeys)
+	for i := range secOf {
+		secOf[i] = -1
+	}
+	for i := range keys {
+		secOf[keys[i].key] = int32(i)
+	}
 	row := 0
-	var hint [64]int // per position in a row: the section used last there
 	// Locals, not a's fields, in the loop: no write barrier per entry.
 	kts, vals, off := a.kt, a.val[:0], a.off
 	for j := range kts {
@@ -211,14 +220,9 @@ func (r *Reader) decodeAttrCol(raw []byte, g *groupInfo, a *attrList, bufs *[][]
 			row++
 		}
 		key := kts[j] >> ktKeyShift
-		pos := (j - int(off[row])) & 63
-		x := hint[pos]
-		if x >= len(keys) || keys[x].key != key {
-			x = sort.Search(len(keys), func(i int) bool { return keys[i].key >= key })
-			if x == len(keys) || keys[x].key != key {
-				return fmt.Errorf("attribute key %d has no section", key)
-			}
-			hint[pos] = x
+		x := int(secOf[key])
+		if x < 0 {
+			return fmt.Errorf("attribute key %d has no section", key)
 		}
 		h, kt, v, err := secs[x].next(kts[j], a, g.nstrs)
 		if err == nil && (last[x]+int(h>>3) != row || uint32(h&7) != kts[j]&ktTypeMask) {
