@@ -194,6 +194,19 @@ func (d *Detector) testAll(ops map[opKey]*opSeries, seasonal map[opKey][]seasona
 			d.hostMinutes[m] = true
 			d.log.Info("host-wide slowdown: its minute is left out of latency and throughput tests", "minute", minuteTime(m), "operations_slower", hot, "operations", n, "services", len(hotSvc))
 		}
+		if d.hostMinutes[m] {
+			continue
+		}
+		var pool []hostOp
+		for _, c := range cands {
+			if !c.s.pooled {
+				pool = append(pool, hostOp{c.s.key.Service, c.s.minutes[m], c.bases[0].data})
+			}
+		}
+		if host, slower, svcs := pooledHostMinute(pool); host {
+			d.hostMinutes[m] = true
+			d.log.Info("host-wide slowdown (pooled per service): its minute is left out of latency and throughput tests", "minute", minuteTime(m), "services_slower", slower, "services", svcs)
+		}
 	}
 	for m := range d.hostMinutes {
 		if m < m0-180 {
