@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
@@ -23,7 +24,7 @@ type API struct {
 	admin  storage.Admin // nil: no status or admin endpoints
 	log    *slog.Logger
 	now    func() time.Time
-	limits Limits
+	limits httpapi.Limits
 }
 
 // New returns the API over db with the default limits. The status and
@@ -32,12 +33,12 @@ func New(db storage.Reader, admin storage.Admin, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{db: db, admin: admin, log: logger.With("component", "api"), now: time.Now, limits: DefaultLimits()}
+	return &API{db: db, admin: admin, log: logger.With("component", "api"), now: time.Now, limits: httpapi.DefaultLimits()}
 }
 
 // SetLimits sets the limits of each request; zero fields take their
 // defaults. Call it before serving.
-func (a *API) SetLimits(l Limits) { a.limits = l.OrDefault() }
+func (a *API) SetLimits(l httpapi.Limits) { a.limits = l.OrDefault() }
 
 // Register adds the API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
@@ -57,43 +58,15 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/admin/retention", a.retention)
 }
 
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code = http.StatusInternalServerError
-		b, _ = json.Marshal(errorBody{Error: "encode response: " + err.Error()})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
-}
-
-// writeQueryError maps a store error to a status: a deadline is 504, a
-// cancelled request 499 (the client is gone), anything else 500.
+// writeQueryError maps a store error to a status (httpapi.WriteQueryError).
 func (a *API) writeQueryError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout, "query timed out: narrow the time range or add conditions")
-	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
-		writeError(w, 499, "request cancelled")
-	default:
-		a.log.Error("query", "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, err.Error())
-	}
+	httpapi.WriteQueryError(w, r, err, "query timed out: narrow the time range or add conditions", a.log)
 }
 
 func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 	id, err := span.ParseTraceID(r.PathValue("traceID"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "trace ID must be 1 to 32 hex digits and not all zero")
+		httpapi.WriteError(w, http.StatusBadRequest, "trace ID must be 1 to 32 hex digits and not all zero")
 		return
 	}
 	b, found, err := a.db.FindTrace(r.Context(), id)
@@ -102,7 +75,7 @@ func (a *API) getTrace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !found {
-		writeError(w, http.StatusNotFound, "trace "+id.String()+" not found")
+		httpapi.WriteError(w, http.StatusNotFound, "trace "+id.String()+" not found")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -147,7 +120,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	}
 	q, limit, cur, err := parseSearch(vals, a.now(), a.limits.MaxTracesPerSearch)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	full := false
@@ -156,7 +129,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	case "full":
 		full = true
 	default:
-		writeError(w, http.StatusBadRequest, "traces "+strconv.Quote(t)+": want summary or full")
+		httpapi.WriteError(w, http.StatusBadRequest, "traces "+strconv.Quote(t)+": want summary or full")
 		return
 	}
 	res, err := a.db.Search(r.Context(), q, limit, cur)
@@ -177,9 +150,9 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		// continues after its last trace.
 		last := res.Hits[n-1]
 		out.NextCursor = encodeCursor(storage.Cursor{Start: last.Start, TraceID: last.TraceID})
-		out.Warning = SpanLimitMessage(n, len(res.Hits), a.limits.MaxSpansPerQuery) + "; continue with nextCursor"
+		out.Warning = httpapi.SpanLimitMessage(n, len(res.Hits), a.limits.MaxSpansPerQuery) + "; continue with nextCursor"
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // summarize loads each hit's whole trace (two at a time) and summarizes
@@ -190,7 +163,7 @@ func (a *API) summarize(ctx context.Context, res storage.SearchResult, full bool
 	for i, h := range res.Hits {
 		ids[i] = h.TraceID
 	}
-	batches, err := LoadTracesLimited(ctx, a.db, ids, 2, a.limits.MaxSpansPerQuery)
+	batches, err := httpapi.LoadTracesLimited(ctx, a.db, ids, 2, a.limits.MaxSpansPerQuery)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +190,7 @@ func (a *API) services(w http.ResponseWriter, r *http.Request) {
 		a.writeQueryError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string][]string{"services": nonNil(names)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string][]string{"services": nonNil(names)})
 }
 
 func (a *API) spanNames(w http.ResponseWriter, r *http.Request) {
@@ -230,7 +203,7 @@ func (a *API) spanNames(w http.ResponseWriter, r *http.Request) {
 		a.writeQueryError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string][]string{"spanNames": nonNil(names)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string][]string{"spanNames": nonNil(names)})
 }
 
 func parseScopeParam(r *http.Request) (search.Scope, error) {
@@ -245,7 +218,7 @@ func parseScopeParam(r *http.Request) (search.Scope, error) {
 func (a *API) attrKeys(w http.ResponseWriter, r *http.Request) {
 	sc, err := parseScopeParam(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	keys, err := a.db.AttrKeys(r.Context(), sc)
@@ -253,7 +226,7 @@ func (a *API) attrKeys(w http.ResponseWriter, r *http.Request) {
 		a.writeQueryError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string][]string{"attributes": nonNil(keys)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string][]string{"attributes": nonNil(keys)})
 }
 
 // AttrValue is one distinct attribute value with its type.
@@ -265,14 +238,14 @@ type AttrValue struct {
 func (a *API) attrValues(w http.ResponseWriter, r *http.Request) {
 	sc, err := parseScopeParam(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	limit := 100
 	if s := r.URL.Query().Get("limit"); s != "" {
 		limit, err = strconv.Atoi(s)
 		if err != nil || limit <= 0 || limit > 10000 {
-			writeError(w, http.StatusBadRequest, "limit "+strconv.Quote(s)+": want an integer from 1 to 10000")
+			httpapi.WriteError(w, http.StatusBadRequest, "limit "+strconv.Quote(s)+": want an integer from 1 to 10000")
 			return
 		}
 	}
@@ -285,11 +258,11 @@ func (a *API) attrValues(w http.ResponseWriter, r *http.Request) {
 	for i, v := range vals {
 		out[i] = AttrValue{Type: v.Type.String(), Value: span.AppendValueJSON(nil, v)}
 	}
-	writeJSON(w, http.StatusOK, map[string][]AttrValue{"values": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string][]AttrValue{"values": out})
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.admin.Stats())
+	httpapi.WriteJSON(w, http.StatusOK, a.admin.Stats())
 }
 
 func (a *API) flush(w http.ResponseWriter, r *http.Request) {
@@ -297,17 +270,17 @@ func (a *API) flush(w http.ResponseWriter, r *http.Request) {
 		a.writeQueryError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "flushed"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "flushed"})
 }
 
 func (a *API) compact(w http.ResponseWriter, r *http.Request) {
 	a.admin.Compact(r.Context())
-	writeJSON(w, http.StatusOK, map[string]string{"status": "compacted"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "compacted"})
 }
 
 func (a *API) retention(w http.ResponseWriter, r *http.Request) {
 	a.admin.RunRetention(r.Context())
-	writeJSON(w, http.StatusOK, map[string]string{"status": "retention applied"})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "retention applied"})
 }
 
 func nonNil[T any](s []T) []T {

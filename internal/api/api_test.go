@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/store/storetest"
 )
@@ -198,7 +199,7 @@ func FuzzParseSearch(f *testing.F) {
 func TestLimits(t *testing.T) {
 	db := storetest.OpenStore(t, fixture())
 	a := New(db, db, nil)
-	a.SetLimits(Limits{MaxTracesPerSearch: 5, MaxSpansPerQuery: 1})
+	a.SetLimits(httpapi.Limits{MaxTracesPerSearch: 5, MaxSpansPerQuery: 1})
 	mux := http.NewServeMux()
 	a.Register(mux)
 	srv := httptest.NewServer(mux)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
@@ -27,12 +28,8 @@ const (
 // query, a page size (at most maxLimit) and an optional cursor.
 func parseSearch(v url.Values, now time.Time, maxLimit int) (*search.Query, int, *storage.Cursor, error) {
 	q := &search.Query{}
-	for k, vals := range v {
-		for _, s := range vals {
-			if len(s) > maxParamLen {
-				return nil, 0, nil, fmt.Errorf("parameter %s is longer than %d bytes", k, maxParamLen)
-			}
-		}
+	if err := httpapi.CheckParamLen(v, maxParamLen); err != nil {
+		return nil, 0, nil, err
 	}
 	q.Service = v.Get("service")
 	q.SpanName = v.Get("name")
@@ -67,9 +64,9 @@ func parseSearch(v url.Values, now time.Time, maxLimit int) (*search.Query, int,
 		return nil, 0, nil, fmt.Errorf("end: %w", err)
 	}
 	if s := v.Get("since"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return nil, 0, nil, fmt.Errorf("since %q: want a positive duration such as 15m or 24h", s)
+		d, err := httpapi.ParseSince(s)
+		if err != nil {
+			return nil, 0, nil, err
 		}
 		q.Start = uint64(now.Add(-d).UnixNano())
 	}
@@ -212,35 +209,15 @@ func parseDuration(s string) (uint64, error) {
 	return uint64(d), nil
 }
 
-// parseTime accepts RFC 3339 or a Unix timestamp in seconds, milliseconds,
-// microseconds or nanoseconds (told apart by magnitude). Empty means
-// unbounded (0).
+// parseTime reads a time parameter (httpapi.ParseTime) as Unix
+// nanoseconds; empty means unbounded (0).
 func parseTime(s string) (uint64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		switch {
-		case n < 0:
-			return 0, fmt.Errorf("%q: negative time", s)
-		case n < 1e11:
-			return uint64(n) * 1e9, nil
-		case n < 1e14:
-			return uint64(n) * 1e6, nil
-		case n < 1e17:
-			return uint64(n) * 1e3, nil
-		}
-		return uint64(n), nil
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f < 1e11 {
-		return uint64(f * 1e9), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := httpapi.ParseTime(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a time: write RFC 3339 or Unix seconds, milliseconds, microseconds or nanoseconds", s)
-	}
-	if t.UnixNano() < 0 {
-		return 0, fmt.Errorf("%q: before 1970", s)
+		return 0, err
 	}
 	return uint64(t.UnixNano()), nil
 }

@@ -1,15 +1,11 @@
 package api
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/storage"
 )
 
 // appendTraceJSON renders spans as an OTLP JSON TracesData object.
@@ -84,37 +80,4 @@ func summarizeTrace(id span.TraceID, spans []span.Span) TraceSummary {
 	s.StartTimeUnixNano = strconv.FormatUint(start, 10)
 	s.DurationNanos = strconv.FormatUint(end-min(start, end), 10)
 	return s
-}
-
-// LoadTraces loads the traces ids names from db, at most concurrency at a
-// time, keeping their order. A trace that is not found (deleted by
-// retention since the search, or never stored) has a nil batch.
-func LoadTraces(ctx context.Context, db storage.Reader, ids []span.TraceID, concurrency int) ([]*span.Batch, error) {
-	out := make([]*span.Batch, len(ids))
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, max(concurrency, 1))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			b, found, err := db.FindTrace(ctx, id)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if found && len(b.Spans) > 0 {
-				out[i] = b
-			}
-		}()
-	}
-	wg.Wait()
-	return out, errors.Join(errs...)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/engine"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/traceql"
@@ -65,12 +66,12 @@ type QueryErrorPos struct {
 func (a *API) searchTraceQL(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	if err := checkTraceQLParams(v); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	src := strings.TrimSpace(v.Get("q"))
 	if src == "" {
-		writeError(w, http.StatusBadRequest, "q is empty: write a TraceQL query such as { status = error }")
+		httpapi.WriteError(w, http.StatusBadRequest, "q is empty: write a TraceQL query such as { status = error }")
 		return
 	}
 	pq, err := traceql.Parse(src)
@@ -80,22 +81,22 @@ func (a *API) searchTraceQL(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &pe) {
 			body.Position = &QueryErrorPos{Start: pe.Pos, End: pe.End, Line: pe.Line, Column: pe.Col}
 		}
-		writeJSON(w, http.StatusBadRequest, body)
+		httpapi.WriteJSON(w, http.StatusBadRequest, body)
 		return
 	}
 	var lo, hi uint64
 	if lo, err = parseTime(v.Get("start")); err != nil {
-		writeError(w, http.StatusBadRequest, "start: "+err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, "start: "+err.Error())
 		return
 	}
 	if hi, err = parseTime(v.Get("end")); err != nil {
-		writeError(w, http.StatusBadRequest, "end: "+err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, "end: "+err.Error())
 		return
 	}
 	if s := v.Get("since"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= 0 {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("since %q: want a positive duration such as 15m or 24h", s))
+			httpapi.WriteError(w, http.StatusBadRequest, fmt.Sprintf("since %q: want a positive duration such as 15m or 24h", s))
 			return
 		}
 		lo = uint64(max(a.now().Add(-d).UnixNano(), 0))
@@ -104,7 +105,7 @@ func (a *API) searchTraceQL(w http.ResponseWriter, r *http.Request) {
 	if s := v.Get("limit"); s != "" {
 		limit, err = strconv.Atoi(s)
 		if err != nil || limit <= 0 || limit > a.limits.MaxTracesPerSearch {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want an integer from 1 to %d (query.max_traces_per_search)", s, a.limits.MaxTracesPerSearch))
+			httpapi.WriteError(w, http.StatusBadRequest, fmt.Sprintf("limit %q: want an integer from 1 to %d (query.max_traces_per_search)", s, a.limits.MaxTracesPerSearch))
 			return
 		}
 	}
@@ -112,7 +113,7 @@ func (a *API) searchTraceQL(w http.ResponseWriter, r *http.Request) {
 	if s := v.Get("cursor"); s != "" {
 		c, err := decodeTraceQLCursor(s)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		cur = &c
@@ -123,7 +124,7 @@ func (a *API) searchTraceQL(w http.ResponseWriter, r *http.Request) {
 	case "full":
 		full = true
 	default:
-		writeError(w, http.StatusBadRequest, "traces "+strconv.Quote(t)+": want summary or full")
+		httpapi.WriteError(w, http.StatusBadRequest, "traces "+strconv.Quote(t)+": want summary or full")
 		return
 	}
 
@@ -139,7 +140,7 @@ func (a *API) searchTraceQL(w http.ResponseWriter, r *http.Request) {
 	eng := engine.New(budget, engine.Config{MaxCandidates: a.limits.MaxCandidateTraces})
 	res, err := eng.Search(r.Context(), engine.SearchRequest{Query: pq, Start: lo, End: hi, Limit: want, SpansPerSpanset: 1})
 	if errors.Is(err, engine.ErrMetricsQuery) {
-		writeJSON(w, http.StatusBadRequest, QueryErrorBody{Error: err.Error()})
+		httpapi.WriteJSON(w, http.StatusBadRequest, QueryErrorBody{Error: err.Error()})
 		return
 	}
 	if err != nil {
@@ -168,14 +169,14 @@ func (a *API) searchTraceQL(w http.ResponseWriter, r *http.Request) {
 		for i, tr := range found {
 			ids[i] = tr.TraceID
 		}
-		batches, err := LoadTracesLimited(r.Context(), a.db, ids, 2, a.limits.MaxSpansPerQuery)
+		batches, err := httpapi.LoadTracesLimited(r.Context(), a.db, ids, 2, a.limits.MaxSpansPerQuery)
 		if err != nil {
 			a.writeQueryError(w, r, err)
 			return
 		}
 		if len(batches) < len(found) {
 			out.Traces = out.Traces[:len(batches)]
-			out.Warning = SpanLimitMessage(len(batches), len(found), a.limits.MaxSpansPerQuery) + "; continue with nextCursor"
+			out.Warning = httpapi.SpanLimitMessage(len(batches), len(found), a.limits.MaxSpansPerQuery) + "; continue with nextCursor"
 			more = true
 		}
 		for i, b := range batches {
@@ -201,7 +202,7 @@ func (a *API) searchTraceQL(w http.ResponseWriter, r *http.Request) {
 	if len(why) > 0 && out.Warning == "" {
 		out.Warning = "partial result: " + strings.Join(why, "; ") + ": narrow the time range or add conditions"
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // checkTraceQLParams refuses parameters that do not go with q and values

@@ -14,8 +14,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/detect"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/spanmetrics"
 	"github.com/clew-dev/clew/internal/storeconfig"
@@ -58,7 +58,7 @@ type Config struct {
 	Ingest ingest.Config      `yaml:"ingest"`
 	Store  storeconfig.Config `yaml:"store"`
 	// Query bounds each request of the query APIs (native, Tempo, Jaeger).
-	Query api.Limits `yaml:"query"`
+	Query httpapi.Limits `yaml:"query"`
 	// SpanMetrics configures RED metrics, the service graph and their
 	// history (kept as long as store.retention keeps traces).
 	SpanMetrics spanmetrics.Config `yaml:"spanmetrics"`
@@ -86,7 +86,7 @@ func Default() Config {
 		ShutdownTimeout: yamlDuration(30e9),
 		Ingest:          ingest.DefaultConfig(),
 		Store:           storeconfig.DefaultConfig(),
-		Query:           api.DefaultLimits(),
+		Query:           httpapi.DefaultLimits(),
 		SpanMetrics:     spanmetrics.DefaultConfig(),
 		Detect:          detect.DefaultConfig(),
 	}

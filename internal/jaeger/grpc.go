@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/span"
 )
 
@@ -129,7 +129,7 @@ func (a *API) streamTraces(ctx context.Context, method string, st grpc.ServerStr
 	loaded := 0
 	for lo := 0; lo < len(ids); lo += loadConcurrency {
 		win := ids[lo:min(lo+loadConcurrency, len(ids))]
-		batches, err := api.LoadTraces(ctx, a.db, win, loadConcurrency)
+		batches, err := httpapi.LoadTraces(ctx, a.db, win, loadConcurrency)
 		if err != nil {
 			return a.grpcError(ctx, method, err)
 		}

@@ -27,7 +27,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/span"
 )
 
@@ -513,7 +513,7 @@ func TestGRPCLargeTrace(t *testing.T) {
 func TestGRPCSpanLimit(t *testing.T) {
 	db := openDB(t)
 	a := New(db, nil)
-	a.SetLimits(api.Limits{MaxSpansPerQuery: 1000})
+	a.SetLimits(httpapi.Limits{MaxSpansPerQuery: 1000})
 	conn := serveGRPC(t, a)
 	loadCompat(t, db, fixtureShift())
 	// The large trace (10,008 spans) is the newest of example-service-1's;

@@ -18,7 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
 )
@@ -27,7 +27,7 @@ import (
 type API struct {
 	db     storage.Reader
 	log    *slog.Logger
-	limits api.Limits
+	limits httpapi.Limits
 	deps   DependencySource // nil: no dependency graph
 }
 
@@ -37,12 +37,12 @@ func New(db storage.Reader, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{db: db, log: logger.With("component", "jaeger"), limits: api.DefaultLimits()}
+	return &API{db: db, log: logger.With("component", "jaeger"), limits: httpapi.DefaultLimits()}
 }
 
 // SetLimits sets the limits of each request; zero fields take their
 // defaults. Call it before serving.
-func (a *API) SetLimits(l api.Limits) { a.limits = l.OrDefault() }
+func (a *API) SetLimits(l httpapi.Limits) { a.limits = l.OrDefault() }
 
 // Register adds the API's routes to mux under prefix, which is empty or
 // starts with a slash and has none at the end ("/jaeger"). Jaeger UI and
@@ -104,13 +104,13 @@ const loadConcurrency = 2
 // is not found has a nil batch. It returns fewer batches than ids when the
 // next trace would take the spans loaded past query.max_spans_per_query.
 func (a *API) loadTraces(ctx context.Context, ids []span.TraceID) ([]*span.Batch, error) {
-	return api.LoadTracesLimited(ctx, a.db, ids, loadConcurrency, a.limits.MaxSpansPerQuery)
+	return httpapi.LoadTracesLimited(ctx, a.db, ids, loadConcurrency, a.limits.MaxSpansPerQuery)
 }
 
 // cutMessage explains a search answer cut by the span limit: kept of
 // asked traces.
 func (a *API) cutMessage(kept, asked int) string {
-	return api.SpanLimitMessage(kept, asked, a.limits.MaxSpansPerQuery)
+	return httpapi.SpanLimitMessage(kept, asked, a.limits.MaxSpansPerQuery)
 }
 
 // search runs p's search and returns the matching trace IDs, newest

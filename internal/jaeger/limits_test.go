@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/httpapi"
 )
 
 // TestLimits checks the query limits on both HTTP APIs:
@@ -17,7 +17,7 @@ import (
 func TestLimits(t *testing.T) {
 	db := openDB(t)
 	loadCompat(t, db, fixtureShift())
-	serveWith := func(l api.Limits) *httptest.Server {
+	serveWith := func(l httpapi.Limits) *httptest.Server {
 		a := New(db, nil)
 		a.SetLimits(l)
 		mux := http.NewServeMux()
@@ -38,7 +38,7 @@ func TestLimits(t *testing.T) {
 		return code, resp.legacyResponse, resp.Data
 	}
 
-	small := serveWith(api.Limits{MaxTracesPerSearch: 2})
+	small := serveWith(httpapi.Limits{MaxTracesPerSearch: 2})
 	if code, env, data := legacy(small, "limit=50"); code != 200 || len(data) != 2 || env.Total < 30 || len(env.Errors) != 0 {
 		t.Errorf("legacy limit=50 with max 2: %d, %d traces, %+v", code, len(data), env)
 	}
@@ -48,7 +48,7 @@ func TestLimits(t *testing.T) {
 
 	// example-service-1's newest trace is the large one (10,008 spans):
 	// past the span limit, example_trace is left out.
-	cut := serveWith(api.Limits{MaxSpansPerQuery: 1000})
+	cut := serveWith(httpapi.Limits{MaxSpansPerQuery: 1000})
 	code, env, data := legacy(cut, "service=example-service-1&limit=10")
 	if code != 200 || len(data) != 1 || data[0].TraceID != largeTraceID.String() || env.Total != 2 ||
 		len(env.Errors) != 1 || !strings.Contains(env.Errors[0].Msg, "partial result: 1 of 2 traces") || !strings.Contains(env.Errors[0].Msg, "query.max_spans_per_query") {

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/httpapi"
 )
 
 // limitServer serves the fixture with limits l.
-func limitServer(t *testing.T, l api.Limits) *httptest.Server {
+func limitServer(t *testing.T, l httpapi.Limits) *httptest.Server {
 	t.Helper()
 	a := New(openStore(t, fixture()), nil)
 	a.SetLimits(l)
@@ -31,7 +31,7 @@ func TestLimits(t *testing.T) {
 	const rng = "&start=1764000000&end=1764000004"
 	cases := []struct {
 		name   string
-		limits api.Limits
+		limits httpapi.Limits
 		path   string
 		code   int
 		// want is in the body; traces and series bound the answer's
@@ -39,37 +39,37 @@ func TestLimits(t *testing.T) {
 		want           string
 		traces, series int
 	}{
-		{"points_refused", api.Limits{MaxPointsPerSeries: 100}, "/tempo/api/metrics/query_range?q=" + q(`{ } | rate()`) + rng + "&step=10ms",
+		{"points_refused", httpapi.Limits{MaxPointsPerSeries: 100}, "/tempo/api/metrics/query_range?q=" + q(`{ } | rate()`) + rng + "&step=10ms",
 			400, "400 points per series, over the limit of 100 (query.max_points_per_series)", -1, -1},
-		{"points_at_limit", api.Limits{MaxPointsPerSeries: 400}, "/tempo/api/metrics/query_range?q=" + q(`{ } | rate()`) + rng + "&step=10ms",
+		{"points_at_limit", httpapi.Limits{MaxPointsPerSeries: 400}, "/tempo/api/metrics/query_range?q=" + q(`{ } | rate()`) + rng + "&step=10ms",
 			200, `"status":"COMPLETE"`, -1, 1},
-		{"series_cut", api.Limits{MaxSeriesPerMetricsQuery: 2}, "/tempo/api/metrics/query_range?q=" + q(`{ } | count_over_time() by (name)`) + rng + "&step=1s",
+		{"series_cut", httpapi.Limits{MaxSeriesPerMetricsQuery: 2}, "/tempo/api/metrics/query_range?q=" + q(`{ } | count_over_time() by (name)`) + rng + "&step=1s",
 			200, "query.max_series_per_metrics_query (2)", -1, 2},
-		{"series_cut_instant", api.Limits{MaxSeriesPerMetricsQuery: 3}, "/tempo/api/metrics/query?q=" + q(`{ } | count_over_time() by (name)`) + rng,
+		{"series_cut_instant", httpapi.Limits{MaxSeriesPerMetricsQuery: 3}, "/tempo/api/metrics/query?q=" + q(`{ } | count_over_time() by (name)`) + rng,
 			200, "query.max_series_per_metrics_query (3)", -1, 3},
-		{"series_cut_compare", api.Limits{MaxSeriesPerMetricsQuery: 1}, "/tempo/api/metrics/query_range?q=" + q(`{ } | compare({ status = error })`) + rng + "&step=1s",
+		{"series_cut_compare", httpapi.Limits{MaxSeriesPerMetricsQuery: 1}, "/tempo/api/metrics/query_range?q=" + q(`{ } | compare({ status = error })`) + rng + "&step=1s",
 			200, "query.max_series_per_metrics_query (1)", -1, -1},
-		{"series_under_limit", api.Limits{MaxSeriesPerMetricsQuery: 8}, "/tempo/api/metrics/query_range?q=" + q(`{ } | count_over_time() by (name)`) + rng + "&step=1s",
+		{"series_under_limit", httpapi.Limits{MaxSeriesPerMetricsQuery: 8}, "/tempo/api/metrics/query_range?q=" + q(`{ } | count_over_time() by (name)`) + rng + "&step=1s",
 			200, `"status":"COMPLETE"`, -1, 8},
-		{"candidates_search", api.Limits{MaxCandidateTraces: 1}, "/tempo/api/search?q=" + q(`{ }`),
+		{"candidates_search", httpapi.Limits{MaxCandidateTraces: 1}, "/tempo/api/search?q=" + q(`{ }`),
 			200, "query.max_candidate_traces (1)", 1, -1},
-		{"candidates_metrics", api.Limits{MaxCandidateTraces: 1}, "/tempo/api/metrics/query_range?q=" + q(`{ } >> { } | rate()`) + rng + "&step=1s",
+		{"candidates_metrics", httpapi.Limits{MaxCandidateTraces: 1}, "/tempo/api/metrics/query_range?q=" + q(`{ } >> { } | rate()`) + rng + "&step=1s",
 			200, "query.max_candidate_traces (1)", -1, -1},
-		{"spans_search", api.Limits{MaxSpansPerQuery: 1}, "/tempo/api/search?q=" + q(`{ }`),
+		{"spans_search", httpapi.Limits{MaxSpansPerQuery: 1}, "/tempo/api/search?q=" + q(`{ }`),
 			200, "query.max_spans_per_query (1)", 2, -1},
-		{"spans_legacy_search", api.Limits{MaxSpansPerQuery: 1}, "/tempo/api/search?tags=" + q(`service.name=frontend`),
+		{"spans_legacy_search", httpapi.Limits{MaxSpansPerQuery: 1}, "/tempo/api/search?tags=" + q(`service.name=frontend`),
 			200, "query.max_spans_per_query (1)", 2, -1},
-		{"spans_metrics", api.Limits{MaxSpansPerScan: 1}, "/tempo/api/metrics/query_range?q=" + q(`{ } | rate()`) + rng + "&step=1s",
+		{"spans_metrics", httpapi.Limits{MaxSpansPerScan: 1}, "/tempo/api/metrics/query_range?q=" + q(`{ } | rate()`) + rng + "&step=1s",
 			200, "query.max_spans_per_scan (1)", -1, 1},
 		// A span-column scan holds no spans: the limit on spans held does
 		// not cut it.
-		{"spans_metrics_scan_not_held", api.Limits{MaxSpansPerQuery: 1}, "/tempo/api/metrics/query_range?q=" + q(`{ } | rate()`) + rng + "&step=1s",
+		{"spans_metrics_scan_not_held", httpapi.Limits{MaxSpansPerQuery: 1}, "/tempo/api/metrics/query_range?q=" + q(`{ } | rate()`) + rng + "&step=1s",
 			200, `"status":"COMPLETE"`, -1, 1},
-		{"spans_metrics_structural", api.Limits{MaxSpansPerQuery: 1}, "/tempo/api/metrics/query_range?q=" + q(`{ } >> { } | rate()`) + rng + "&step=1s",
+		{"spans_metrics_structural", httpapi.Limits{MaxSpansPerQuery: 1}, "/tempo/api/metrics/query_range?q=" + q(`{ } >> { } | rate()`) + rng + "&step=1s",
 			200, "query.max_spans_per_query (1)", -1, -1}, // which traces load before the cut depends on scheduling
-		{"traces_lowered", api.Limits{MaxTracesPerSearch: 2}, "/tempo/api/search?q=" + q(`{ }`) + "&limit=50",
+		{"traces_lowered", httpapi.Limits{MaxTracesPerSearch: 2}, "/tempo/api/search?q=" + q(`{ }`) + "&limit=50",
 			200, `"traces":[`, 2, -1},
-		{"complete_search", api.Limits{}, "/tempo/api/search?q=" + q(`{ }`) + "&limit=50",
+		{"complete_search", httpapi.Limits{}, "/tempo/api/search?q=" + q(`{ }`) + "&limit=50",
 			200, `"traces":[`, 4, -1},
 	}
 	for _, c := range cases {

@@ -22,8 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/engine"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/traceql"
@@ -34,7 +34,7 @@ type API struct {
 	db     storage.Reader
 	log    *slog.Logger
 	now    func() time.Time
-	limits api.Limits
+	limits httpapi.Limits
 	engCfg engine.Config
 }
 
@@ -45,13 +45,13 @@ func New(db storage.Reader, logger *slog.Logger) *API {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &API{db: db, log: logger.With("component", "tempo"), now: time.Now}
-	a.SetLimits(api.DefaultLimits())
+	a.SetLimits(httpapi.DefaultLimits())
 	return a
 }
 
 // SetLimits sets the limits of each request; zero fields take their
 // defaults. Call it before serving.
-func (a *API) SetLimits(l api.Limits) {
+func (a *API) SetLimits(l httpapi.Limits) {
 	a.limits = l.OrDefault()
 	a.engCfg = engine.DefaultConfig()
 	a.engCfg.MaxCandidates = a.limits.MaxCandidateTraces

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -349,5 +349,5 @@ func (a *API) autocompleteValues(w http.ResponseWriter, r *http.Request) {
 // loadTraces loads the traces ids names, keeping their order; a trace that
 // is not found has a nil batch.
 func (a *API) loadTraces(ctx context.Context, ids []span.TraceID) ([]*span.Batch, error) {
-	return api.LoadTraces(ctx, a.db, ids, loadConcurrency)
+	return httpapi.LoadTraces(ctx, a.db, ids, loadConcurrency)
 }

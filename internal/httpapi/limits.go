@@ -1,4 +1,4 @@
-package api
+package httpapi
 
 import (
 	"context"
@@ -151,4 +151,37 @@ func LoadTracesLimited(ctx context.Context, db storage.Reader, ids []span.TraceI
 		}
 	}
 	return out, nil
+}
+
+// LoadTraces loads the traces ids names from db, at most concurrency at a
+// time, keeping their order. A trace that is not found (deleted by
+// retention since the search, or never stored) has a nil batch.
+func LoadTraces(ctx context.Context, db storage.Reader, ids []span.TraceID, concurrency int) ([]*span.Batch, error) {
+	out := make([]*span.Batch, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, max(concurrency, 1))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			b, found, err := db.FindTrace(ctx, id)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if found && len(b.Spans) > 0 {
+				out[i] = b
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
