@@ -305,7 +305,7 @@ func (p *process) queryServer(db *store.DB, sm *spanmetrics.Metrics, det *detect
 	napi.SetLimits(cfg.Query)
 	napi.Register(mux)
 	insight.New(db, insight.Config{}, log).Register(mux)
-	spanmetrics.NewHandler(sm, log).Register(mux)
+	api.NewSpanMetrics(sm, log).Register(mux)
 	detect.NewHandler(det).Register(mux)
 	japi := jaeger.New(db, log)
 	japi.SetLimits(cfg.Query)

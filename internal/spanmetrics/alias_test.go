@@ -46,7 +46,7 @@ func TestObserveCopies(t *testing.T) {
 		buf[i] = 'x'
 	}
 	clk.add(time.Minute) // the server.address spans become external edges
-	m.tick(clk.now())
+	m.Tick(clk.now())
 	// Another operation: its RED entry has no cached edge, so the edge is
 	// looked up by key.
 	pad = "shift"

@@ -44,7 +44,7 @@ func TestConcurrentUse(t *testing.T) {
 				t.Error(err)
 			}
 			clk.add(20 * time.Second)
-			m.tick(clk.now())
+			m.Tick(clk.now())
 		}
 	}()
 	wg.Wait()

@@ -168,7 +168,7 @@ func TestPairing(t *testing.T) {
 			}
 			if c.wait > 0 {
 				clk.add(c.wait)
-				m.tick(clk.now())
+				m.Tick(clk.now())
 			}
 			if got := edgeCounts(t, m); !slices.Equal(got, c.edges) {
 				t.Errorf("edges = %v, want %v", got, c.edges)
@@ -199,7 +199,7 @@ func TestPendingBound(t *testing.T) {
 		t.Fatalf("pending %d, dropped %d; want 10 and 15", pend, dropped)
 	}
 	clk.add(time.Minute)
-	m.tick(clk.now())
+	m.Tick(clk.now())
 	if got := unpairedCounts(m); !slices.Equal(got, []string{"a>=10"}) {
 		t.Fatalf("unpaired = %v", got)
 	}

@@ -186,7 +186,9 @@ func (a *acc[K]) buckets(k K) []Bucket {
 	return out
 }
 
-func checkStep(step time.Duration) error {
+// CheckStep reports whether step is a step Range and Edges accept: a
+// positive multiple of Resolution.
+func CheckStep(step time.Duration) error {
 	if step < Resolution || step%Resolution != 0 {
 		return fmt.Errorf("step %s: want a positive multiple of %s", step, Resolution)
 	}
@@ -203,14 +205,14 @@ func checkStep(step time.Duration) error {
 // called with internal locks held: keep it cheap and do not call back
 // into m.
 func (m *Metrics) Range(ctx context.Context, match func(Key) bool, start, end time.Time, step time.Duration) ([]Series, error) {
-	if err := checkStep(step); err != nil {
+	if err := CheckStep(step); err != nil {
 		return nil, err
 	}
 	a, err := m.rangeAcc(ctx, match, start, end, step, 0)
 	if err != nil {
 		return nil, err
 	}
-	keys := slices.SortedFunc(maps.Keys(a.byKey), compareKey)
+	keys := slices.SortedFunc(maps.Keys(a.byKey), CompareKey)
 	out := make([]Series, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, Series{Key: k, Buckets: a.buckets(k)})
@@ -280,7 +282,7 @@ func (m *Metrics) readDisk(ctx context.Context, first, last int64, v *frameVisit
 // the client-side duration (the server side when only the server span is
 // known). Edges are sorted by client, server and connection type.
 func (m *Metrics) Edges(ctx context.Context, start, end time.Time, step time.Duration) ([]EdgeSeries, error) {
-	if err := checkStep(step); err != nil {
+	if err := CheckStep(step); err != nil {
 		return nil, err
 	}
 	a, err := m.edgeAcc(ctx, start, end, step, 0)

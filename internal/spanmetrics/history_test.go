@@ -27,7 +27,7 @@ func workload(m *Metrics, clk *clock, minutes int) {
 			)
 		}
 		m.Observe(bb.batch())
-		m.tick(clk.now())
+		m.Tick(clk.now())
 	}
 }
 
@@ -80,7 +80,7 @@ func TestHistoryRestart(t *testing.T) {
 	}
 	// Compaction: both hours are over once the clock is past 11:35.
 	clk.set(t0.Add(2*time.Hour + 10*time.Minute))
-	m2.tick(clk.now())
+	m2.Tick(clk.now())
 	for _, h := range []int64{t0.Unix() / 3600, t0.Unix()/3600 + 1} {
 		if f := m2.disk.hours[h].frames; f != 1 {
 			t.Fatalf("hour %s has %d frames after compaction", hourFile(h), f)
@@ -163,7 +163,7 @@ func TestHistoryRetention(t *testing.T) {
 	defer m.Close()
 	workload(m, clk, 90)
 	clk.set(t0.Add(3*time.Hour + 10*time.Minute)) // hour 10 ended 2h10m ago, hour 11 1h10m ago
-	m.tick(clk.now())
+	m.Tick(clk.now())
 	s, _ := rangeAll(t, m, time.Hour)
 	if calls, _ := totalCalls(s); calls != 30*15 {
 		t.Fatalf("calls after retention %d, want the second hour's %d", calls, 30*15)
@@ -193,10 +193,10 @@ func TestLateSpans(t *testing.T) {
 	}
 	check("in memory")
 	clk.add(time.Minute)
-	m.tick(clk.now())
+	m.Tick(clk.now())
 	check("after the first flush")
 	clk.add(time.Minute)
-	m.tick(clk.now())
+	m.Tick(clk.now())
 	check("on disk")
 }
 

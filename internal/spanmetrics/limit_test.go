@@ -154,7 +154,7 @@ func TestStaleEvictionFreesValues(t *testing.T) {
 		t.Fatalf("before eviction: %v", v)
 	}
 	clk.add(staleAfter + time.Minute)
-	m.tick(clk.now())
+	m.Tick(clk.now())
 	obs("z")
 	if v := labelValues(t, reg, "traces_spanmetrics_calls_total", "span_name"); v["z"] != 1 || len(v) != 1 {
 		t.Fatalf("after eviction: %v, want only z", v)
@@ -186,7 +186,7 @@ func TestExposition(t *testing.T) {
 	clk.add(time.Minute)
 	m.Observe(newBuilder().add(sp{svc: "lonely", name: "call", kind: span.KindClient, trace: 7, id: 1, start: t0, dur: time.Millisecond}).batch())
 	clk.add(time.Minute)
-	m.tick(clk.now())
+	m.Tick(clk.now())
 
 	req := httptest.NewRequest("GET", "/metrics", nil)
 	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")

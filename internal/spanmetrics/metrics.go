@@ -188,13 +188,21 @@ func (m *Metrics) loop() {
 		case <-m.stop:
 			return
 		case <-t.C:
-			m.tick(m.now())
+			m.Tick(m.now())
 		}
 	}
 }
 
-// tick is one round of background work at time now.
-func (m *Metrics) tick(now time.Time) {
+// Now is the time of m's clock (Options.Now).
+func (m *Metrics) Now() time.Time { return m.now() }
+
+// Tick runs one round of the background work at now: pairing spans that
+// wait for their other side expire, idle series are evicted, closed
+// minutes are written to the history, the history is compacted and
+// retention applied. The loop Open starts calls it every few seconds;
+// callers that drive m with their own clock (Options.Now) call it
+// themselves.
+func (m *Metrics) Tick(now time.Time) {
 	m.mu.Lock()
 	m.expirePending(now.UnixNano())
 	m.evictStale(now.UnixNano())

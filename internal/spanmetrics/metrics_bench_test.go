@@ -98,11 +98,11 @@ func BenchmarkRange(b *testing.B) {
 		clk.set(at.Add(30 * time.Second))
 		m.Observe(batch)
 		if i%10 == 0 {
-			m.tick(clk.now())
+			m.Tick(clk.now())
 		}
 	}
 	clk.set(t0.Add(25 * time.Hour))
-	m.tick(clk.now())
+	m.Tick(clk.now())
 	bytes := m.disk.totalBytes()
 	nSeries, _ := m.Range(context.Background(), nil, t0, t0.Add(24*time.Hour), 24*time.Hour)
 	nEdges, _ := m.Edges(context.Background(), t0, t0.Add(24*time.Hour), 24*time.Hour)

@@ -310,7 +310,7 @@ func groupByHour(series map[Key][]*minuteBucket, edges map[EdgeKey][]*minuteBuck
 		}
 	}
 	for _, r := range out {
-		slices.SortFunc(r.series, func(a, b seriesRec) int { return compareKey(a.key, b.key) })
+		slices.SortFunc(r.series, func(a, b seriesRec) int { return CompareKey(a.key, b.key) })
 		slices.SortFunc(r.edges, func(a, b edgeRec) int { return compareEdgeKey(a.key, b.key) })
 	}
 	return out
@@ -329,7 +329,9 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-func compareKey(a, b Key) int {
+// CompareKey orders keys by service, operation, kind and version, the
+// order of Range's series.
+func CompareKey(a, b Key) int {
 	switch {
 	case a.Service != b.Service:
 		return cmpStr(a.Service, b.Service)

@@ -2,10 +2,8 @@ package spanmetrics
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"testing"
 	"time"
 
@@ -107,11 +105,11 @@ func TestAgainstStore(t *testing.T) {
 		m.Observe(b)
 		if i%5 == 0 { // time passes (well within pairing_wait): minutes are written, pairs wait
 			clk.add(100 * time.Millisecond)
-			m.tick(clk.now())
+			m.Tick(clk.now())
 		}
 	}
 	clk.add(time.Minute) // every pending pair expires
-	m.tick(clk.now())
+	m.Tick(clk.now())
 
 	// Read the spans back from the store.
 	q := &search.Query{}
@@ -205,20 +203,21 @@ func TestAgainstStore(t *testing.T) {
 		}
 	}
 
-	mux := http.NewServeMux()
-	NewHandler(m, nil).Register(mux)
-	rng := "start=2026-03-02T10:00:00Z&end=2026-03-02T10:15:00Z"
-	code, body := get(t, mux, "/api/v1/red?by=operation&step=15m&"+rng)
-	if code != 200 {
-		t.Fatalf("red: %d %s", code, body)
-	}
-	var rr redResponse
-	if err := json.Unmarshal(body, &rr); err != nil {
-		t.Fatal(err)
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	end := start.Add(15 * time.Minute)
+	series, err := m.Range(ctx, nil, start, end, 15*time.Minute)
+	if err != nil {
+		t.Fatalf("Range: %v", err)
 	}
 	gotRED := map[string]red{}
-	for _, s := range rr.Series {
-		gotRED[fmt.Sprintf("%s|%s|%s", s.Service, s.Operation, s.Kind)] = red{s.Calls, s.Errors}
+	for _, s := range series {
+		k := fmt.Sprintf("%s|%s|%s", s.Key.Service, s.Key.Operation, s.Key.Kind)
+		r := gotRED[k]
+		for _, b := range s.Buckets {
+			r.calls += b.Calls
+			r.errors += b.Errors
+		}
+		gotRED[k] = r
 	}
 	if len(gotRED) != len(wantRED) {
 		t.Errorf("RED series: got %d, want %d\n got %v\nwant %v", len(gotRED), len(wantRED), gotRED, wantRED)
@@ -229,17 +228,13 @@ func TestAgainstStore(t *testing.T) {
 		}
 	}
 
-	code, body = get(t, mux, "/api/v1/servicegraph?"+rng)
-	if code != 200 {
-		t.Fatalf("servicegraph: %d %s", code, body)
-	}
-	var gr graphResponse
-	if err := json.Unmarshal(body, &gr); err != nil {
-		t.Fatal(err)
+	g, err := m.Graph(ctx, start, end)
+	if err != nil {
+		t.Fatalf("Graph: %v", err)
 	}
 	gotEdges := map[string]red{}
-	for _, e := range gr.Edges {
-		gotEdges[e.Source+">"+e.Target+"/"+e.ConnectionType] = red{e.Calls, e.Errors}
+	for _, e := range g.Edges {
+		gotEdges[e.Key.Client+">"+e.Key.Server+"/"+e.Key.ConnectionType] = red{e.Total.Calls, e.Total.Errors}
 	}
 	if len(gotEdges) != len(wantEdges) {
 		t.Errorf("edges: got %v, want %v", gotEdges, wantEdges)
