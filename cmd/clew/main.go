@@ -28,7 +28,6 @@ import (
 	"github.com/clew-dev/clew/internal/app"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/demo"
-	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/insight"
 	"github.com/clew-dev/clew/internal/loadgen"
 	"github.com/clew-dev/clew/internal/querycli"
@@ -86,9 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "anomalies":
-		return detect.AnomaliesMain(ctx, args[1:], stdout, stderr)
+		return querycli.AnomaliesMain(ctx, args[1:], stdout, stderr)
 	case "deploys":
-		return detect.DeploysMain(ctx, args[1:], stdout, stderr)
+		return querycli.DeploysMain(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "clew", version())
 		return nil

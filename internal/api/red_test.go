@@ -123,7 +123,7 @@ func serveJSON(t *testing.T, mux http.Handler, url string) (int, []byte) {
 		t.Errorf("%s: content type %q", url, ct)
 	}
 	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, rec.Body.Bytes(), "", "  "); err != nil {
+	if err := json.Indent(&pretty, bytes.TrimSpace(rec.Body.Bytes()), "", "  "); err != nil {
 		t.Fatalf("%s: %v: %s", url, err, rec.Body.Bytes())
 	}
 	return rec.Code, append(pretty.Bytes(), '\n')

@@ -306,7 +306,7 @@ func (p *process) queryServer(db *store.DB, sm *spanmetrics.Metrics, det *detect
 	napi.Register(mux)
 	insight.New(db, insight.Config{}, log).Register(mux)
 	api.NewSpanMetrics(sm, log).Register(mux)
-	detect.NewHandler(det).Register(mux)
+	api.NewDetection(det).Register(mux)
 	japi := jaeger.New(db, log)
 	japi.SetLimits(cfg.Query)
 	if sm != nil {

@@ -152,7 +152,7 @@ func TestStartClose(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not return")
 	}
-	if d.status().EvaluatedAt == nil {
+	if d.Status().EvaluatedAt == nil {
 		t.Error("the loop never evaluated")
 	}
 	New(Config{}, junkHistory{now}, nil, Options{}).Close()

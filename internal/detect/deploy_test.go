@@ -19,26 +19,26 @@ func TestDeployVerdicts(t *testing.T) {
 		evidence   []string // substrings of the evidence, downstream changes or new errors
 	}{
 		{"slower canary with a new query and a new error", nil,
-			func(s *sim) { s.canary, s.canaryExtra, s.canaryErr = "2.0.0", 250*time.Millisecond, 0.1 },
+			func(s *sim) { s.Canary, s.CanaryExtra, s.CanaryErr = "2.0.0", 250*time.Millisecond, 0.1 },
 			3, VerdictRegressed, "concurrent", []string{"PlaceOrder slower", "new applyPromotions", "new SELECT promotions", "promotions: rule set is nil"}},
 		{"same code, new version", nil,
-			func(s *sim) { s.canary = "2.0.0" },
+			func(s *sim) { s.Canary = "2.0.0" },
 			3, VerdictNoChange, "concurrent", nil},
-		{"faster canary", func(s *sim) { s.stableExtra = 40 * time.Millisecond },
-			func(s *sim) { s.canary = "2.0.0" },
+		{"faster canary", func(s *sim) { s.StableExtra = 40 * time.Millisecond },
+			func(s *sim) { s.Canary = "2.0.0" },
 			3, VerdictImproved, "concurrent", []string{"PlaceOrder faster"}},
 		{"rolling update, slower", nil,
-			func(s *sim) { s.canary, s.canaryAll, s.canaryExtra = "2.0.0", true, 100*time.Millisecond },
+			func(s *sim) { s.Canary, s.CanaryAll, s.CanaryExtra = "2.0.0", true, 100*time.Millisecond },
 			3, VerdictRegressed, "sequential", []string{"PlaceOrder slower"}},
 		{"too early to tell", nil,
-			func(s *sim) { s.canary, s.canaryExtra = "2.0.0", 250*time.Millisecond },
+			func(s *sim) { s.Canary, s.CanaryExtra = "2.0.0", 250*time.Millisecond },
 			0, VerdictInsufficient, "concurrent", nil},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, uint64(40+i), Config{})
-			e.sim.rate = 120
+			e.sim.Rate = 120
 			if c.setup != nil {
 				c.setup(e.sim)
 			}
@@ -49,7 +49,7 @@ func TestDeployVerdicts(t *testing.T) {
 			c.deploy(e.sim)
 			if c.minutes == 0 {
 				// One quarter of a minute: a dozen orders on the canary.
-				e.sim.rate = 40
+				e.sim.Rate = 40
 				e.feed(t0.Add(20*time.Minute), true)
 			} else {
 				e.run(20, 20+c.minutes, 20)

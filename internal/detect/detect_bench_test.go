@@ -19,10 +19,10 @@ func BenchmarkProfileTrace(b *testing.B) {
 	for i := range 100 {
 		var sp []span.Span
 		if i%2 == 0 {
-			sp = s.checkout(t0)
+			sp = s.Checkout(t0)
 		} else {
-			s.nPlusOne = true
-			sp = s.browse(t0)
+			s.NPlusOne = true
+			sp = s.Browse(t0)
 		}
 		spans += len(sp)
 		trees = append(trees, analysis.NewTree(sp))
@@ -52,7 +52,7 @@ func BenchmarkMannWhitney(b *testing.B) {
 // an hour of history) with nothing anomalous: the loop's steady cost.
 func BenchmarkEvaluate(b *testing.B) {
 	e := newEnv(b, 3, Config{})
-	e.sim.rate = 60
+	e.sim.Rate = 60
 	e.run(0, 64, 63)
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -41,26 +41,26 @@ func TestQuiet(t *testing.T) {
 	}
 	e := newEnv(t, 1, Config{})
 	// A host stall of five seconds at minute 25.
-	e.sim.stallFrom = t0.Add(25*time.Minute + 20*time.Second)
-	e.sim.stallTo = e.sim.stallFrom.Add(5 * time.Second)
+	e.sim.StallFrom = t0.Add(25*time.Minute + 20*time.Second)
+	e.sim.StallTo = e.sim.StallFrom.Add(5 * time.Second)
 	e.run(0, 30, 8)
 	// A 3% slower payment is real but not significant in a few minutes.
-	e.sim.extra["payment"] = 3 * time.Millisecond
+	e.sim.Extra["payment"] = 3 * time.Millisecond
 	e.run(30, 40, 30)
 	if as := e.det.Anomalies(t0, e.clk.now()); len(as) != 0 {
 		t.Fatalf("quiet traffic raised %d anomalies:%s", len(as), describe(as))
 	}
 	// A host that stalls for 40 seconds slows every service at once: no
 	// operation's anomaly, and the minute is listed as a stall.
-	e.sim.extra = map[string]time.Duration{}
-	e.sim.stallAll = true
-	e.sim.stallFrom = t0.Add(42*time.Minute + 10*time.Second)
-	e.sim.stallTo = e.sim.stallFrom.Add(40 * time.Second)
+	e.sim.Extra = map[string]time.Duration{}
+	e.sim.StallAll = true
+	e.sim.StallFrom = t0.Add(42*time.Minute + 10*time.Second)
+	e.sim.StallTo = e.sim.StallFrom.Add(40 * time.Second)
 	e.run(40, 48, 40)
 	if as := e.det.Anomalies(t0, e.clk.now()); len(as) != 0 {
 		t.Fatalf("a host-wide stall raised %d anomalies:%s", len(as), describe(as))
 	}
-	if st := e.det.status().HostStalls; len(st) != 1 || !st[0].Equal(t0.Add(42*time.Minute)) {
+	if st := e.det.Status().HostStalls; len(st) != 1 || !st[0].Equal(t0.Add(42*time.Minute)) {
 		t.Errorf("host stalls %v, want the minute %s", st, t0.Add(42*time.Minute))
 	}
 	for _, b := range e.det.Baselines() {
@@ -80,19 +80,19 @@ func TestCulprits(t *testing.T) {
 		service, op, signal string
 		version             string
 	}{
-		{"callee self time", func(s *sim) { s.extra["payment"] = 150 * time.Millisecond }, "payment", "POST /charges", SignalLatency, ""},
-		{"slow third party", func(s *sim) { s.extra["provider"] = 600 * time.Millisecond }, "payment", "POST /v1/charges", SignalLatency, ""},
-		{"failing third party, retried", func(s *sim) { s.providerErr = 0.6 }, "payment", "POST /v1/charges", SignalErrors, ""},
-		{"n+1 queries", func(s *sim) { s.nPlusOne = true }, "catalog", "ListProducts", SignalLatency, ""},
-		{"slow operation", func(s *sim) { s.extra["catalog"] = 120 * time.Millisecond }, "catalog", "ListProducts", SignalLatency, ""},
-		{"bad canary", func(s *sim) { s.canary, s.canaryExtra, s.canaryErr = "2.0.0", 250*time.Millisecond, 0.05 }, "checkout", "PlaceOrder", SignalLatency, "2.0.0"},
-		{"lost context", func(s *sim) { s.dropPayments = true }, "payment", "POST /charges", SignalPropagation, ""},
+		{"callee self time", func(s *sim) { s.Extra["payment"] = 150 * time.Millisecond }, "payment", "POST /charges", SignalLatency, ""},
+		{"slow third party", func(s *sim) { s.Extra["provider"] = 600 * time.Millisecond }, "payment", "POST /v1/charges", SignalLatency, ""},
+		{"failing third party, retried", func(s *sim) { s.ProviderErr = 0.6 }, "payment", "POST /v1/charges", SignalErrors, ""},
+		{"n+1 queries", func(s *sim) { s.NPlusOne = true }, "catalog", "ListProducts", SignalLatency, ""},
+		{"slow operation", func(s *sim) { s.Extra["catalog"] = 120 * time.Millisecond }, "catalog", "ListProducts", SignalLatency, ""},
+		{"bad canary", func(s *sim) { s.Canary, s.CanaryExtra, s.CanaryErr = "2.0.0", 250*time.Millisecond, 0.05 }, "checkout", "PlaceOrder", SignalLatency, "2.0.0"},
+		{"lost context", func(s *sim) { s.DropPayments = true }, "payment", "POST /charges", SignalPropagation, ""},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, uint64(10+i), Config{})
-			e.sim.rate = 120
+			e.sim.Rate = 120
 			e.run(0, 20, 14)
 			if as := e.det.Anomalies(t0, e.clk.now()); len(as) != 0 {
 				t.Fatalf("before the fault: %d anomalies:%s", len(as), describe(as))
@@ -118,7 +118,7 @@ func TestCulprits(t *testing.T) {
 				t.Errorf("no example traces")
 			}
 			// Switched off, it resolves.
-			*e.sim = *newSimLike(e.sim)
+			e.sim.Heal()
 			e.run(22, 27, 22)
 			for _, a := range e.det.Anomalies(t0, e.clk.now()) {
 				if a.Status != "resolved" {
@@ -127,12 +127,4 @@ func TestCulprits(t *testing.T) {
 			}
 		})
 	}
-}
-
-// newSimLike returns s without faults, keeping its random stream and IDs.
-func newSimLike(s *sim) *sim {
-	n := *s
-	n.extra = map[string]time.Duration{}
-	n.providerErr, n.nPlusOne, n.canary, n.canaryExtra, n.canaryErr, n.dropPayments = 0, false, "", 0, 0, false
-	return &n
 }

@@ -1,4 +1,4 @@
-package detect
+package querycli
 
 import (
 	"bytes"
@@ -12,10 +12,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-)
 
-// DefaultAddr is the query address of a clew started with default flags.
-const DefaultAddr = "http://127.0.0.1:3200"
+	"github.com/clew-dev/clew/internal/api"
+)
 
 const anomaliesUsage = `Usage: clew anomalies [flags]
 
@@ -36,7 +35,7 @@ evidence.
 Flags:
 `
 
-// cliOptions are the flags both commands share.
+// cliOptions are the flags clew anomalies and clew deploys share.
 type cliOptions struct {
 	base    string
 	since   string
@@ -90,7 +89,7 @@ func (o *cliOptions) fetch(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("ask clew at %s: %w (is it running? --addr)", o.base, err)
 	}
@@ -134,7 +133,7 @@ func AnomaliesMain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if o.output == "json" {
 		return printJSON(stdout, body)
 	}
-	var r AnomaliesResponse
+	var r api.AnomaliesResponse
 	if err := json.Unmarshal(body, &r); err != nil {
 		return fmt.Errorf("decode the answer: %w", err)
 	}
@@ -155,7 +154,7 @@ func DeploysMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if o.output == "json" {
 		return printJSON(stdout, body)
 	}
-	var r DeploysResponse
+	var r api.DeploysResponse
 	if err := json.Unmarshal(body, &r); err != nil {
 		return fmt.Errorf("decode the answer: %w", err)
 	}
@@ -164,7 +163,7 @@ func DeploysMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 func clock(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
 
-func writeAnomalies(w io.Writer, r *AnomaliesResponse, since string) error {
+func writeAnomalies(w io.Writer, r *api.AnomaliesResponse, since string) error {
 	var b strings.Builder
 	if r.Error != "" {
 		fmt.Fprintf(&b, "warning: the last evaluation failed: %s\n", r.Error)
@@ -233,7 +232,7 @@ func writeAnomalies(w io.Writer, r *AnomaliesResponse, since string) error {
 	return err
 }
 
-func writeDeploys(w io.Writer, r *DeploysResponse, since string) error {
+func writeDeploys(w io.Writer, r *api.DeploysResponse, since string) error {
 	var b strings.Builder
 	if r.Error != "" {
 		fmt.Fprintf(&b, "warning: the last evaluation failed: %s\n", r.Error)
