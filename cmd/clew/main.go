@@ -28,7 +28,6 @@ import (
 	"github.com/clew-dev/clew/internal/app"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/demo"
-	"github.com/clew-dev/clew/internal/insight"
 	"github.com/clew-dev/clew/internal/loadgen"
 	"github.com/clew-dev/clew/internal/querycli"
 	"github.com/clew-dev/clew/internal/wal"
@@ -79,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "query":
 		return querycli.Main(ctx, args[1:], stdout, stderr)
 	case "explain":
-		return insight.ExplainMain(ctx, args[1:], stdout, stderr)
+		return querycli.ExplainMain(ctx, args[1:], stdout, stderr)
 	case "loadgen":
 		return loadgen.Main(ctx, args[1:], stdout, stderr)
 	case "demo":

@@ -6,8 +6,8 @@
 // selections of spans and instrumentation quality per service.
 //
 // It is pure logic over span.Batch and span.Span: no I/O, no HTTP, no
-// store. Callers (internal/insight, the detection packages) fetch the traces
-// and pass them in. Nothing here keeps a reference to a batch after the
+// store. Callers (internal/api's analysis endpoints, the detection
+// packages) fetch the traces and pass them in. Nothing here keeps a reference to a batch after the
 // call returns except a Tree, which points into the spans it was built from.
 package analysis
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,6 +174,41 @@ func TestParseTime(t *testing.T) {
 		got, err := parseTime(c.in)
 		if err != nil || got != c.want {
 			t.Errorf("parseTime(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+}
+
+// TestSearchTimeRange checks that search reads start, end and since as
+// every native endpoint does (docs/api.md, "Time parameters").
+func TestSearchTimeRange(t *testing.T) {
+	now := time.Unix(1764000000, 0)
+	cases := []struct {
+		query      string
+		start, end uint64
+		err        string
+	}{
+		{"", 0, 0, ""},
+		{"since=1h", 1763996400e9, 0, ""},
+		{"since=1h&end=1763990000", 1763986400e9, 1763990000e9, ""},
+		{"start=1763990000000&end=1763990000", 1763990000e9, 1763990000e9, ""},
+		{"start=1h", 0, 0, "start: "},
+		{"since=1h&start=1763990000", 0, 0, "give start or since, not both"},
+		{"start=1763990001&end=1763990000", 0, 0, "end must not be before start"},
+		{"since=-5m", 0, 0, "want a positive duration"},
+	}
+	for _, c := range cases {
+		v, _ := url.ParseQuery(c.query)
+		q, _, _, err := parseSearch(v, now, 1000)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: err = %v, want %q", c.query, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.query, err)
+		} else if q.Start != c.start || q.End != c.end {
+			t.Errorf("%q: start %d end %d, want %d %d", c.query, q.Start, q.End, c.start, c.end)
 		}
 	}
 }

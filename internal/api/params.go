@@ -64,11 +64,21 @@ func parseSearch(v url.Values, now time.Time, maxLimit int) (*search.Query, int,
 		return nil, 0, nil, fmt.Errorf("end: %w", err)
 	}
 	if s := v.Get("since"); s != "" {
+		if v.Get("start") != "" {
+			return nil, 0, nil, errors.New("give start or since, not both")
+		}
 		d, err := httpapi.ParseSince(s)
 		if err != nil {
 			return nil, 0, nil, err
 		}
-		q.Start = uint64(now.Add(-d).UnixNano())
+		end := now
+		if q.End != 0 {
+			end = time.Unix(0, int64(q.End))
+		}
+		q.Start = uint64(max(end.Add(-d).UnixNano(), 0))
+	}
+	if q.End != 0 && q.End < q.Start {
+		return nil, 0, nil, errors.New("end must not be before start")
 	}
 	attrs := v["attr"]
 	if len(attrs) > maxConds {

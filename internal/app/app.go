@@ -27,7 +27,6 @@ import (
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/ingest"
-	"github.com/clew-dev/clew/internal/insight"
 	"github.com/clew-dev/clew/internal/jaeger"
 	"github.com/clew-dev/clew/internal/jaegeringest"
 	"github.com/clew-dev/clew/internal/span"
@@ -304,7 +303,7 @@ func (p *process) queryServer(db *store.DB, sm *spanmetrics.Metrics, det *detect
 	napi := api.New(db, db, log)
 	napi.SetLimits(cfg.Query)
 	napi.Register(mux)
-	insight.New(db, insight.Config{}, log).Register(mux)
+	api.NewAnalysis(db, api.AnalysisConfig{}, log).Register(mux)
 	api.NewSpanMetrics(sm, log).Register(mux)
 	api.NewDetection(det).Register(mux)
 	japi := jaeger.New(db, log)

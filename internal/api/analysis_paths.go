@@ -1,4 +1,4 @@
-package insight
+package api
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/analysis"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -56,27 +57,27 @@ type OperationTime struct {
 // aggregate endpoints.
 const defaultSampleTraces = 200
 
-func (s *Server) criticalPath(w http.ResponseWriter, r *http.Request) {
+func (s *Analysis) criticalPath(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	svc, op := v.Get("service"), v.Get("operation")
 	if svc == "" || op == "" {
-		writeError(w, http.StatusBadRequest, "service and operation are required")
+		httpapi.WriteError(w, http.StatusBadRequest, "service and operation are required")
 		return
 	}
-	tr, err := parseRange(v, s.now(), time.Hour)
+	tr, err := parseAnalysisRange(v, s.cfg.Now(), time.Hour)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	limit, err := parseLimit(v, "limit", min(defaultSampleTraces, s.cfg.MaxTraces), s.cfg.MaxTraces)
+	limit, err := httpapi.ParseLimit(v, "limit", min(defaultSampleTraces, s.cfg.MaxTraces), s.cfg.MaxTraces)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	q := 0.99
 	if t := v.Get("tail"); t != "" {
 		if q, err = strconv.ParseFloat(t, 64); err != nil || !(q > 0.5 && q < 1) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("tail %q: want a quantile above 0.5 and below 1, such as 0.99", t))
+			httpapi.WriteError(w, http.StatusBadRequest, fmt.Sprintf("tail %q: want a quantile above 0.5 and below 1, such as 0.99", t))
 			return
 		}
 	}
@@ -84,12 +85,12 @@ func (s *Server) criticalPath(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	sq := &search.Query{Service: svc, SpanName: op, Start: tr.start, End: tr.end}
 	if err := sq.Compile(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	res, err := s.db.Search(ctx, sq, limit, nil)
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	ids := make([]span.TraceID, len(res.Hits))
@@ -99,7 +100,7 @@ func (s *Server) criticalPath(w http.ResponseWriter, r *http.Request) {
 	l := s.newLoader()
 	bs, err := l.load(ctx, ids)
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	ts := trees(bs)
@@ -124,5 +125,5 @@ func (s *Server) criticalPath(w http.ResponseWriter, r *http.Request) {
 	if a.Samples > 0 && float64(a.Samples)*(1-q) < 1 {
 		out.Notes = append(out.Notes, fmt.Sprintf("%d samples, fewer than %.0f: the tail band is the slowest sample", a.Samples, 1/(1-q)))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }

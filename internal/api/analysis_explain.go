@@ -1,4 +1,4 @@
-package insight
+package api
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/analysis"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -74,38 +75,38 @@ type Finding struct {
 // only a few minutes.
 const cohortSlices = 6
 
-func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
+func (s *Analysis) explain(w http.ResponseWriter, r *http.Request) {
 	id, err := span.ParseTraceID(r.PathValue("traceID"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "trace ID must be 1 to 32 hex digits and not all zero")
+		httpapi.WriteError(w, http.StatusBadRequest, "trace ID must be 1 to 32 hex digits and not all zero")
 		return
 	}
 	v := r.URL.Query()
-	now := s.now()
-	tr, err := parseRange(v, now, 24*time.Hour)
+	now := s.cfg.Now()
+	tr, err := parseAnalysisRange(v, now, 24*time.Hour)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	size, err := parseLimit(v, "cohort", s.cfg.CohortSize, s.cfg.MaxTraces)
+	size, err := httpapi.ParseLimit(v, "cohort", s.cfg.CohortSize, s.cfg.MaxTraces)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	minRepeats, err := parseLimit(v, "minRepeats", 5, 1000)
+	minRepeats, err := httpapi.ParseLimit(v, "minRepeats", 5, 1000)
 	if err != nil || minRepeats < 2 {
-		writeError(w, http.StatusBadRequest, "minRepeats: want an integer from 2 to 1000")
+		httpapi.WriteError(w, http.StatusBadRequest, "minRepeats: want an integer from 2 to 1000")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 	defer cancel()
 	b, found, err := s.db.FindTrace(ctx, id)
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if !found || len(b.Spans) == 0 {
-		writeError(w, http.StatusNotFound, "trace "+id.String()+" not found")
+		httpapi.WriteError(w, http.StatusNotFound, "trace "+id.String()+" not found")
 		return
 	}
 	t := analysis.BuildTree(b)
@@ -120,7 +121,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 	l.left.Add(-int64(len(b.Spans)))
 	cohort, notes, err := s.cohort(ctx, l, t.Service(root), t.Spans[root].Name, tr, size, id)
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	e := analysis.Explain(t, cohort, analysis.ExplainOptions{MinRepeats: minRepeats})
@@ -129,14 +130,14 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		out.Partial = true
 		out.Notes = append(out.Notes, notes...)
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // cohort loads up to n traces of the same root service and operation from
 // the range, spread over it: the newest of each of cohortSlices slices in
 // turn, newest slice first. It skips the explained trace and traces with
 // an error span.
-func (s *Server) cohort(ctx context.Context, l *loader, svc, op string, tr timeRange, n int, self span.TraceID) ([]*analysis.Tree, []string, error) {
+func (s *Analysis) cohort(ctx context.Context, l *loader, svc, op string, tr timeRange, n int, self span.TraceID) ([]*analysis.Tree, []string, error) {
 	var notes []string
 	var lists [][]span.TraceID
 	unit := (tr.end - tr.start) / 1365 // 1 + 4 + 16 + 64 + 256 + 1024

@@ -1,4 +1,4 @@
-package insight
+package api
 
 import (
 	"cmp"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/analysis"
 	"github.com/clew-dev/clew/internal/engine"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
@@ -90,16 +91,16 @@ type spanKey struct {
 	s span.SpanID
 }
 
-func (s *Server) rank(w http.ResponseWriter, r *http.Request) {
+func (s *Analysis) rank(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	tr, err := parseRange(v, s.now(), time.Hour)
+	tr, err := parseAnalysisRange(v, s.cfg.Now(), time.Hour)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	limit, err := parseLimit(v, "limit", min(defaultSampleTraces, s.cfg.MaxTraces), s.cfg.MaxTraces)
+	limit, err := httpapi.ParseLimit(v, "limit", min(defaultSampleTraces, s.cfg.MaxTraces), s.cfg.MaxTraces)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	var selQ *traceql.Query
@@ -107,20 +108,20 @@ func (s *Server) rank(w http.ResponseWriter, r *http.Request) {
 	var selDesc string
 	if q := v.Get("q"); q != "" {
 		if selQ, err = traceql.Parse(q); err != nil {
-			writeError(w, http.StatusBadRequest, "q: invalid TraceQL query: "+err.Error())
+			httpapi.WriteError(w, http.StatusBadRequest, "q: invalid TraceQL query: "+err.Error())
 			return
 		}
 		selDesc = q
 	} else {
 		if native, selDesc, err = nativeSelection(v, tr); err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 	}
 	var baseQ *traceql.Query
 	if b := v.Get("baseline"); b != "" {
 		if baseQ, err = traceql.Parse(b); err != nil {
-			writeError(w, http.StatusBadRequest, "baseline: invalid TraceQL query: "+err.Error())
+			httpapi.WriteError(w, http.StatusBadRequest, "baseline: invalid TraceQL query: "+err.Error())
 			return
 		}
 	}
@@ -176,15 +177,15 @@ func (s *Server) rank(w http.ResponseWriter, r *http.Request) {
 	case len(base.spans) == 0:
 		out.Notes = append(out.Notes, "the baseline is empty")
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) writeRankError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Analysis) writeRankError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, engine.ErrMetricsQuery) {
-		writeError(w, http.StatusBadRequest, "a selection is a span query, not a metrics query: "+err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, "a selection is a span query, not a metrics query: "+err.Error())
 		return
 	}
-	s.writeQueryError(w, r, err)
+	s.fail(w, r, err)
 }
 
 // nativeSelection builds a native search from service, operation, kind,
@@ -238,7 +239,7 @@ func nativeSelection(v url.Values, tr timeRange) (*search.Query, string, error) 
 
 // selectSpans runs a TraceQL query (or a native one) and returns its
 // matched spans.
-func (s *Server) selectSpans(ctx context.Context, eng *engine.Engine, q *traceql.Query, native *search.Query, tr timeRange, limit int) (selected, bool, error) {
+func (s *Analysis) selectSpans(ctx context.Context, eng *engine.Engine, q *traceql.Query, native *search.Query, tr timeRange, limit int) (selected, bool, error) {
 	var res *engine.SearchResult
 	var err error
 	if q != nil {
@@ -270,7 +271,7 @@ const maxBaselineOps = 5
 
 // defaultBaseline selects the other spans of the selection's operations
 // (its most common five) in the time range.
-func (s *Server) defaultBaseline(ctx context.Context, l *loader, sel selected, tr timeRange, limit int) (selected, string, error) {
+func (s *Analysis) defaultBaseline(ctx context.Context, l *loader, sel selected, tr timeRange, limit int) (selected, string, error) {
 	counts := map[analysis.OpKey]int{}
 	in := make(map[spanKey]bool, len(sel.spans))
 	for _, sp := range sel.spans {

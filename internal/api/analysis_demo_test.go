@@ -1,4 +1,4 @@
-package insight_test
+package api_test
 
 import (
 	"context"
@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/app"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/demo"
-	"github.com/clew-dev/clew/internal/insight"
 )
 
 func freeAddr(t *testing.T) string {
@@ -121,7 +121,7 @@ func TestDemo(t *testing.T) {
 	if id == "" {
 		t.Fatalf("no GET /api/products trace with the N+1 query among %d", len(sr.Traces))
 	}
-	var e insight.ExplainResponse
+	var e api.ExplainResponse
 	getJSON(t, base+"/api/v1/explain/"+id, &e)
 	// The N+1 is among the findings; on a loaded machine (or under -race)
 	// scheduling delays can make other spans of the trace slower still.
@@ -136,7 +136,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("explain %s: no n_plus_one finding on catalog SELECT products: %+v", id, e.Findings)
 	}
 
-	var q insight.QualityResponse
+	var q api.QualityResponse
 	getJSON(t, base+"/api/v1/quality?end="+fmt.Sprint(time.Now().Unix())+"&since=2m", &q)
 	if len(q.Services) < 6 {
 		t.Errorf("quality: %d services", len(q.Services))

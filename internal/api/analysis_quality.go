@@ -1,4 +1,4 @@
-package insight
+package api
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/analysis"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -52,17 +53,17 @@ type QualityIssue struct {
 // may still be arriving, and their missing parents are not orphans yet.
 const settle = 30 * time.Second
 
-func (s *Server) quality(w http.ResponseWriter, r *http.Request) {
+func (s *Analysis) quality(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	now := s.now()
-	tr, err := parseRange(v, now, time.Hour)
+	now := s.cfg.Now()
+	tr, err := parseAnalysisRange(v, now, time.Hour)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	limit, err := parseLimit(v, "limit", min(defaultSampleTraces, s.cfg.MaxTraces), s.cfg.MaxTraces)
+	limit, err := httpapi.ParseLimit(v, "limit", min(defaultSampleTraces, s.cfg.MaxTraces), s.cfg.MaxTraces)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	out := QualityResponse{Services: []ServiceQuality{}, Notes: []string{}}
@@ -75,12 +76,12 @@ func (s *Server) quality(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	q := &search.Query{Start: tr.start, End: tr.end}
 	if err := q.Compile(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	res, err := s.db.Search(ctx, q, limit, nil)
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	ids := make([]span.TraceID, len(res.Hits))
@@ -90,7 +91,7 @@ func (s *Server) quality(w http.ResponseWriter, r *http.Request) {
 	l := s.newLoader()
 	bs, err := l.load(ctx, ids)
 	if err != nil {
-		s.writeQueryError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	rep := analysis.Quality(trees(bs), analysis.QualityOptions{})
@@ -115,5 +116,5 @@ func (s *Server) quality(w http.ResponseWriter, r *http.Request) {
 		out.Partial = true
 		out.Notes = append(out.Notes, fmt.Sprintf("loading stopped at %d spans", s.cfg.MaxSpans))
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }

@@ -1,4 +1,4 @@
-package insight
+package querycli
 
 import (
 	"bytes"
@@ -13,10 +13,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// DefaultAddr is the query address of a clew started with default flags.
-const DefaultAddr = "http://127.0.0.1:3200"
+	"github.com/clew-dev/clew/internal/api"
+)
 
 const explainUsage = `Usage: clew explain [flags] <trace-id>
 
@@ -90,7 +89,7 @@ func ExplainMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	body, err := fetch(ctx, u, base.String(), *timeout)
+	body, err := fetchExplanation(ctx, u, base.String(), *timeout)
 	if err != nil {
 		return err
 	}
@@ -102,24 +101,23 @@ func ExplainMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		_, err := stdout.Write(append(buf.Bytes(), '\n'))
 		return err
 	}
-	var e ExplainResponse
+	var e api.ExplainResponse
 	if err := json.Unmarshal(body, &e); err != nil {
 		return fmt.Errorf("the answer from %s is not an explanation: %w", base, err)
 	}
 	return WriteExplanation(stdout, &e)
 }
 
-// maxAnswer bounds the body read from the server.
-const maxAnswer = 64 << 20
-
-func fetch(ctx context.Context, u, addr string, timeout time.Duration) ([]byte, error) {
+// fetchExplanation gets the explanation at u; addr names the server in
+// messages.
+func fetchExplanation(ctx context.Context, u, addr string, timeout time.Duration) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "clew-explain")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		switch {
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -138,7 +136,9 @@ func fetch(ctx context.Context, u, addr string, timeout time.Duration) ([]byte, 
 		return nil, fmt.Errorf("the answer from %s is over %d MiB", addr, maxAnswer>>20)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var eb errorBody
+		var eb struct {
+			Error string `json:"error"`
+		}
 		if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
 			return nil, fmt.Errorf("%s (HTTP %d)", eb.Error, resp.StatusCode)
 		}
@@ -152,7 +152,7 @@ func fetch(ctx context.Context, u, addr string, timeout time.Duration) ([]byte, 
 }
 
 // WriteExplanation prints an explanation as a report for people.
-func WriteExplanation(w io.Writer, e *ExplainResponse) error {
+func WriteExplanation(w io.Writer, e *api.ExplainResponse) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Trace %s: %s %q\n", e.TraceID, e.RootService, e.RootOperation)
 	fmt.Fprintf(&b, "  %s, %d spans, started %s\n", fmtMs(e.DurationMs), e.Spans, e.Start)
