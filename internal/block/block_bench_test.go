@@ -8,6 +8,7 @@ import (
 
 	"github.com/thanos-io/objstore"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
@@ -82,7 +83,7 @@ func BenchmarkWrite(b *testing.B) {
 }
 
 // blockSet writes n blocks of spans each and opens them.
-func blockSet(b *testing.B, n, spans int, cache *Cache) (objstore.Bucket, []*Reader, []span.TraceID) {
+func blockSet(b *testing.B, n, spans int, pc *cache.Cache) (objstore.Bucket, []*Reader, []span.TraceID) {
 	ctx := context.Background()
 	bkt := newBucket(b)
 	var readers []*Reader
@@ -96,7 +97,7 @@ func blockSet(b *testing.B, n, spans int, cache *Cache) (objstore.Bucket, []*Rea
 		if _, err := bl.Write(ctx, bkt, dir, Meta{ID: fmt.Sprint(i)}); err != nil {
 			b.Fatal(err)
 		}
-		r, err := Open(ctx, bkt, dir, ReaderOptions{Cache: cache})
+		r, err := Open(ctx, bkt, dir, ReaderOptions{Cache: pc})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -108,11 +109,11 @@ func blockSet(b *testing.B, n, spans int, cache *Cache) (objstore.Bucket, []*Rea
 func BenchmarkFindTrace(b *testing.B) {
 	for _, cached := range []bool{false, true} {
 		b.Run(fmt.Sprintf("cache=%v", cached), func(b *testing.B) {
-			var cache *Cache
+			var pc *cache.Cache
 			if cached {
-				cache = NewCache(256 << 20)
+				pc = cache.New(256 << 20)
 			}
-			_, readers, ids := blockSet(b, 5, 200_000, cache)
+			_, readers, ids := blockSet(b, 5, 200_000, pc)
 			ctx := context.Background()
 			var batch span.Batch
 			i := 0
@@ -168,7 +169,7 @@ func BenchmarkSearchNeedle(b *testing.B) {
 	const spans = 200_000
 	b.Run("builder", func(b *testing.B) { benchSearch(b, buildLoad(b, 1, spans), spans, needleQuery()) })
 	b.Run("reader", func(b *testing.B) {
-		_, rs, _ := blockSet(b, 1, spans, NewCache(256<<20))
+		_, rs, _ := blockSet(b, 1, spans, cache.New(256<<20))
 		benchSearch(b, rs[0], spans, needleQuery())
 	})
 }
@@ -177,7 +178,7 @@ func BenchmarkSearchBroad(b *testing.B) {
 	const spans = 200_000
 	b.Run("builder", func(b *testing.B) { benchSearch(b, buildLoad(b, 1, spans), spans, broadQuery()) })
 	b.Run("reader", func(b *testing.B) {
-		_, rs, _ := blockSet(b, 1, spans, NewCache(256<<20))
+		_, rs, _ := blockSet(b, 1, spans, cache.New(256<<20))
 		benchSearch(b, rs[0], spans, broadQuery())
 	})
 	b.Run("reader-nocache", func(b *testing.B) {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
@@ -53,7 +54,7 @@ func TestConcurrentQueries(t *testing.T) {
 		}
 	}()
 	wg.Wait()
-	r, err := Open(ctx, bkt, "blk", ReaderOptions{Cache: NewCache(1 << 20)})
+	r, err := Open(ctx, bkt, "blk", ReaderOptions{Cache: cache.New(1 << 20)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/span"
 )
@@ -41,8 +42,8 @@ func (r *Reader) chunk(ctx context.Context, gi int, mask colMask) (*chunk, error
 }
 
 // chunkCache is chunk with an explicit cache (nil: none).
-func (r *Reader) chunkCache(ctx context.Context, gi int, mask colMask, cache *Cache) (*chunk, error) {
-	return r.chunkInto(ctx, gi, mask, cache, nil)
+func (r *Reader) chunkCache(ctx context.Context, gi int, mask colMask, pc *cache.Cache) (*chunk, error) {
+	return r.chunkInto(ctx, gi, mask, pc, nil)
 }
 
 // decodeBufs holds the buffers of the previous chunk decoded by chunkInto
@@ -71,8 +72,8 @@ func (s *decodeBufs) raw(c int) *[]byte {
 }
 
 // chunkInto is chunkCache decoding into the buffers of spare when spare is
-// not nil (cache must then be nil).
-func (r *Reader) chunkInto(ctx context.Context, gi int, mask colMask, cache *Cache, spare *decodeBufs) (*chunk, error) {
+// not nil (pc must then be nil).
+func (r *Reader) chunkInto(ctx context.Context, gi int, mask colMask, pc *cache.Cache, spare *decodeBufs) (*chunk, error) {
 	if r.closed.Load() {
 		return nil, errClosed
 	}
@@ -85,7 +86,7 @@ func (r *Reader) chunkInto(ctx context.Context, gi int, mask colMask, cache *Cac
 		if mask&(1<<c) == 0 {
 			continue
 		}
-		if v, ok := cache.get(cacheKey{dir: r.dir, kind: 0, idx: int32(gi), col: int8(c)}); ok {
+		if v, ok := pc.Get(cache.Key{Dir: r.dir, Kind: kindGroupCol, Idx: int32(gi), Col: int8(c)}); ok {
 			parts[c] = v.(*chunk)
 		} else {
 			missing |= 1 << c
@@ -125,7 +126,7 @@ func (r *Reader) chunkInto(ctx context.Context, gi int, mask colMask, cache *Cac
 		if mask&(1<<c) == 0 {
 			continue
 		}
-		key := cacheKey{dir: r.dir, kind: 0, idx: int32(gi), col: int8(c)}
+		key := cache.Key{Dir: r.dir, Kind: kindGroupCol, Idx: int32(gi), Col: int8(c)}
 		part := parts[c]
 		if part == nil {
 			what := fmt.Sprintf("group %d column %s", gi, colNames[c])
@@ -154,7 +155,7 @@ func (r *Reader) chunkInto(ctx context.Context, gi int, mask colMask, cache *Cac
 			if spare == nil {
 				part.secRaw = nil // do not keep decode buffers in the cache
 			}
-			cache.put(key, part, size)
+			pc.Put(key, part, size)
 		}
 		merge(ch, part, c)
 	}
@@ -594,8 +595,8 @@ func decodeAttrValue(d *encoding.Decbuf, kt uint32, a *attrList, nstrs uint32) (
 // string ids of the group's dictionary. Span scans project requested keys
 // from it; conditions read keyColumn's keyCol instead.
 func (r *Reader) keyAttrs(ctx context.Context, gi int, key uint32) (*attrList, error) {
-	ck := cacheKey{dir: r.dir, kind: 3, idx: int32(gi), key: key}
-	if v, ok := r.cache.get(ck); ok {
+	ck := cache.Key{Dir: r.dir, Kind: kindKeyAttrs, Idx: int32(gi), Attr: key}
+	if v, ok := r.cache.Get(ck); ok {
 		return v.(*attrList), nil
 	}
 	g := &r.groups[gi]
@@ -615,6 +616,6 @@ func (r *Reader) keyAttrs(ctx context.Context, gi int, key uint32) (*attrList, e
 	if err != nil {
 		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: ref.off, Err: fmt.Errorf("%s: %w", what, err)}
 	}
-	r.cache.put(ck, a, int64(4*len(a.off)+8*len(a.kt)+8*len(a.nums)+64))
+	r.cache.Put(ck, a, int64(4*len(a.off)+8*len(a.kt)+8*len(a.nums)+64))
 	return a, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
@@ -312,7 +313,7 @@ func TestOracle(t *testing.T) {
 			if meta.Spans != int64(len(o.spans)) || meta.Traces != int64(len(o.ids())) {
 				t.Fatalf("meta spans %d traces %d, want %d %d", meta.Spans, meta.Traces, len(o.spans), len(o.ids()))
 			}
-			r, err := Open(ctx, bkt, "t/blocks/a", ReaderOptions{Cache: NewCache(64 << 20), LocalRoot: root})
+			r, err := Open(ctx, bkt, "t/blocks/a", ReaderOptions{Cache: cache.New(64 << 20), LocalRoot: root})
 			if err != nil {
 				t.Fatal(err)
 			}

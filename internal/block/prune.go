@@ -11,6 +11,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
@@ -249,8 +250,8 @@ func (h *hashHeap) Pop() any {
 
 // valuePage reads (or takes from the cache) value index page i.
 func (r *Reader) valuePage(ctx context.Context, i int) (*valuePage, error) {
-	key := cacheKey{dir: r.dir, kind: 2, idx: int32(i)}
-	if v, ok := r.cache.get(key); ok {
+	key := cache.Key{Dir: r.dir, Kind: kindValuePage, Idx: int32(i)}
+	if v, ok := r.cache.Get(key); ok {
 		return v.(*valuePage), nil
 	}
 	vi := &r.vpages[i]
@@ -280,7 +281,7 @@ func (r *Reader) valuePage(ctx context.Context, i int) (*valuePage, error) {
 	if d.Err() != nil {
 		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: vi.ref.off, Err: fmt.Errorf("%s: %w", what, d.Err())}
 	}
-	r.cache.put(key, vp, int64(len(raw)+8*vi.n+64))
+	r.cache.Put(key, vp, int64(len(raw)+8*vi.n+64))
 	return vp, nil
 }
 

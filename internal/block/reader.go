@@ -13,14 +13,24 @@ import (
 
 	"github.com/thanos-io/objstore"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/span"
+)
+
+// The kinds of cache.Key a Reader caches under (searchcols.go adds
+// kindNarrow and kindKeyCol).
+const (
+	kindGroupCol  = 0 // a decoded row group column (Col)
+	kindTracePage = 1 // a trace index page
+	kindValuePage = 2 // a value index page
+	kindKeyAttrs  = 3 // one key's attributes of a row group (Attr: key id)
 )
 
 // ReaderOptions configure Open.
 type ReaderOptions struct {
 	// Cache, when set, holds decoded pages shared across Readers.
-	Cache *Cache
+	Cache *cache.Cache
 	// LocalRoot, when set, is the local directory the bucket keeps its
 	// objects in (a filesystem bucket): the Reader then reads its data
 	// object with positioned reads of one open file instead of opening the
@@ -35,7 +45,7 @@ type Reader struct {
 	bkt        objstore.BucketReader
 	dir        string
 	meta       Meta
-	cache      *Cache
+	cache      *cache.Cache
 	tab        tables
 	groups     []groupInfo
 	tpages     []tracePageInfo
@@ -465,15 +475,15 @@ type tracePage struct {
 }
 
 func (r *Reader) tracePage(ctx context.Context, i int) (*tracePage, error) {
-	key := cacheKey{dir: r.dir, kind: 1, idx: int32(i)}
-	if v, ok := r.cache.get(key); ok {
+	key := cache.Key{Dir: r.dir, Kind: kindTracePage, Idx: int32(i)}
+	if v, ok := r.cache.Get(key); ok {
 		return v.(*tracePage), nil
 	}
 	tp, err := r.tracePageInto(ctx, i, &tracePage{}, nil)
 	if err != nil {
 		return nil, err
 	}
-	r.cache.put(key, tp, int64(len(tp.ids))*52)
+	r.cache.Put(key, tp, int64(len(tp.ids))*52)
 	return tp, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
@@ -351,7 +352,7 @@ func (x *traceIDs) id(ctx context.Context, ord int64) (span.TraceID, error) {
 		return span.TraceID{}, fmt.Errorf("BUG: trace ordinal %d before the first page", ord)
 	}
 	if pi != x.idx {
-		if v, ok := r.cache.get(cacheKey{dir: r.dir, kind: 1, idx: int32(pi)}); ok {
+		if v, ok := r.cache.Get(cache.Key{Dir: r.dir, Kind: kindTracePage, Idx: int32(pi)}); ok {
 			x.tp = v.(*tracePage)
 		} else {
 			tp, err := r.tracePageInto(ctx, pi, &x.own, &x.sc)

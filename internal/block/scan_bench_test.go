@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
@@ -28,11 +29,11 @@ func BenchmarkScanSpans(b *testing.B) {
 	} {
 		for _, cached := range []bool{false, true} {
 			b.Run(fmt.Sprintf("%s/cache=%v", tc.name, cached), func(b *testing.B) {
-				var cache *Cache
+				var pc *cache.Cache
 				if cached {
-					cache = NewCache(512 << 20)
+					pc = cache.New(512 << 20)
 				}
-				rs := openShapeSet(b, cache)
+				rs := openShapeSet(b, pc)
 				q := tc.q
 				if err := q.Compile(); err != nil {
 					b.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
@@ -138,7 +139,7 @@ func TestScanSpans(t *testing.T) {
 			if _, err := b.Write(ctx, bkt, "t/blocks/a", Meta{ID: "a", Tenant: "t"}); err != nil {
 				t.Fatal(err)
 			}
-			r, err := Open(ctx, bkt, "t/blocks/a", ReaderOptions{Cache: NewCache(64 << 20)})
+			r, err := Open(ctx, bkt, "t/blocks/a", ReaderOptions{Cache: cache.New(64 << 20)})
 			if err != nil {
 				t.Fatal(err)
 			}

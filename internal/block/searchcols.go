@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/encoding"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
@@ -31,7 +32,7 @@ import (
 // holds about 5 KB per row group of 2048 spans instead of ~40 KB plus the
 // string dictionary, and repeated searches no longer evict one another.
 
-// Cache kinds of the search columns.
+// Cache kinds of the search columns (the others are in reader.go).
 const (
 	kindNarrow = 4
 	kindKeyCol = 5
@@ -188,7 +189,7 @@ func (r *Reader) narrowCols(ctx context.Context, gi int, nm colMask, sc *searchS
 		if nm&(1<<c) == 0 {
 			continue
 		}
-		if v, ok := r.cache.get(cacheKey{dir: r.dir, kind: kindNarrow, idx: int32(gi), col: int8(c)}); ok {
+		if v, ok := r.cache.Get(cache.Key{Dir: r.dir, Kind: kindNarrow, Idx: int32(gi), Col: int8(c)}); ok {
 			cols[c] = v.(*narrow)
 		} else {
 			missing |= 1 << c
@@ -216,7 +217,7 @@ func (r *Reader) narrowCols(ctx context.Context, gi int, nm colMask, sc *searchS
 			if err != nil {
 				return &CorruptionError{Object: path.Join(r.dir, DataName), Offset: g.cols[k].off, Err: fmt.Errorf("group %d column %s: %w", gi, colNames[k], err)}
 			}
-			r.cache.put(cacheKey{dir: r.dir, kind: kindNarrow, idx: int32(gi), col: int8(k)}, x, x.size())
+			r.cache.Put(cache.Key{Dir: r.dir, Kind: kindNarrow, Idx: int32(gi), Col: int8(k)}, x, x.size())
 			cols[k] = x
 		}
 		c = e + 1
@@ -327,8 +328,8 @@ func (r *Reader) attrsRaw(ctx context.Context, gi int, dst *[]byte) ([]byte, err
 // keyColumn returns the span attributes of key id key in group gi as a
 // keyCol, from the cache or decoded (and then cached).
 func (r *Reader) keyColumn(ctx context.Context, gi int, key uint32, sc *searchScratch) (*keyCol, error) {
-	ck := cacheKey{dir: r.dir, kind: kindKeyCol, idx: int32(gi), key: key}
-	if v, ok := r.cache.get(ck); ok {
+	ck := cache.Key{Dir: r.dir, Kind: kindKeyCol, Idx: int32(gi), Attr: key}
+	if v, ok := r.cache.Get(ck); ok {
 		return v.(*keyCol), nil
 	}
 	g := &r.groups[gi]
@@ -344,7 +345,7 @@ func (r *Reader) keyColumn(ctx context.Context, gi int, key uint32, sc *searchSc
 		}
 		return nil, &CorruptionError{Object: path.Join(r.dir, DataName), Offset: g.cols[colAttrs].off, Err: fmt.Errorf("group %d column %s: %w", gi, colNames[colAttrs], err)}
 	}
-	r.cache.put(ck, kc, kc.size())
+	r.cache.Put(ck, kc, kc.size())
 	return kc, nil
 }
 
@@ -459,7 +460,7 @@ func (r *Reader) decodeKeyCol(ctx context.Context, gi int, raw []byte, key uint3
 // column when there, else decoded into sc's memory (not cached: it is
 // large, and the key columns built from it are what later searches read).
 func (r *Reader) groupStrs(ctx context.Context, gi int, sc *searchScratch) (*strDict, error) {
-	if v, ok := r.cache.get(cacheKey{dir: r.dir, kind: 0, idx: int32(gi), col: colStrs}); ok {
+	if v, ok := r.cache.Get(cache.Key{Dir: r.dir, Kind: kindGroupCol, Idx: int32(gi), Col: colStrs}); ok {
 		return v.(*chunk).strs, nil
 	}
 	g := &r.groups[gi]

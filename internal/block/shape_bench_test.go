@@ -13,6 +13,7 @@ import (
 	"github.com/thanos-io/objstore"
 	"github.com/thanos-io/objstore/providers/filesystem"
 
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
@@ -79,11 +80,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func openShapeSet(b *testing.B, cache *Cache) []*Reader {
+func openShapeSet(b *testing.B, pc *cache.Cache) []*Reader {
 	bkt, dirs := shapeSet(b)
 	var rs []*Reader
 	for _, d := range dirs {
-		r, err := Open(context.Background(), bkt, d, ReaderOptions{Cache: cache})
+		r, err := Open(context.Background(), bkt, d, ReaderOptions{Cache: pc})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -114,14 +115,14 @@ func BenchmarkShape1M(b *testing.B) {
 		// repeating the query holds.
 		for _, cached := range []string{"false", "true", "16MiB"} {
 			b.Run(fmt.Sprintf("%s/cache=%s", qc.name, cached), func(b *testing.B) {
-				var cache *Cache
+				var pc *cache.Cache
 				switch cached {
 				case "true":
-					cache = NewCache(512 << 20)
+					pc = cache.New(512 << 20)
 				case "16MiB":
-					cache = NewCache(16 << 20)
+					pc = cache.New(16 << 20)
 				}
-				rs := openShapeSet(b, cache)
+				rs := openShapeSet(b, pc)
 				q := qc.q()
 				if err := q.Compile(); err != nil {
 					b.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/thanos-io/objstore/providers/filesystem"
 
 	"github.com/clew-dev/clew/internal/block"
+	"github.com/clew-dev/clew/internal/block/cache"
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/wal"
@@ -49,7 +50,7 @@ type Options struct {
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Cache is the shared page cache; nil creates one of Config.PageCacheBytes.
-	Cache *block.Cache
+	Cache *cache.Cache
 }
 
 // DB is one tenant's store. Its methods are safe for concurrent use.
@@ -60,7 +61,7 @@ type DB struct {
 	m      *metrics
 	wal    *wal.WAL
 	bkt    objstore.Bucket
-	cache  *block.Cache
+	cache  *cache.Cache
 	now    func() time.Time
 	prefix string // "<tenant>/"
 	// localRoot is the directory of a filesystem bucket (see localRoot).
@@ -118,7 +119,7 @@ func Open(ctx context.Context, cfg Config, opts Options) (*DB, error) {
 	}
 	db.flushed = sync.NewCond(&db.mu)
 	if db.cache == nil && cfg.PageCacheBytes > 0 {
-		db.cache = block.NewCache(cfg.PageCacheBytes)
+		db.cache = cache.New(cfg.PageCacheBytes)
 	}
 	if err := db.loadBlocks(ctx); err != nil {
 		return nil, err
