@@ -14,6 +14,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/analysis"
 	"github.com/clew-dev/clew/internal/httpapi"
+	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
 )
@@ -145,6 +146,23 @@ func (s *Analysis) newLoader() *loader {
 	l := &loader{db: s.db, workers: s.cfg.Workers}
 	l.left.Store(int64(s.cfg.MaxSpans))
 	return l
+}
+
+// searchAndLoad runs q for at most limit traces and loads them within the
+// request's span budget; cut reports traces left out because the budget
+// ran out.
+func (s *Analysis) searchAndLoad(ctx context.Context, q *search.Query, limit int) (res storage.SearchResult, bs []*span.Batch, cut bool, err error) {
+	res, err = s.db.Search(ctx, q, limit, nil)
+	if err != nil {
+		return res, nil, false, err
+	}
+	ids := make([]span.TraceID, len(res.Hits))
+	for i, h := range res.Hits {
+		ids[i] = h.TraceID
+	}
+	l := s.newLoader()
+	bs, err = l.load(ctx, ids)
+	return res, bs, l.cut.Load(), err
 }
 
 // load loads the traces ids, at most workers at a time, in order; a trace

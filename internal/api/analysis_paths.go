@@ -10,7 +10,6 @@ import (
 	"github.com/clew-dev/clew/internal/analysis"
 	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/search"
-	"github.com/clew-dev/clew/internal/span"
 )
 
 // CriticalPathResponse is the answer of GET /api/v1/criticalpath.
@@ -88,17 +87,7 @@ func (s *Analysis) criticalPath(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	res, err := s.db.Search(ctx, sq, limit, nil)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ids := make([]span.TraceID, len(res.Hits))
-	for i, h := range res.Hits {
-		ids[i] = h.TraceID
-	}
-	l := s.newLoader()
-	bs, err := l.load(ctx, ids)
+	res, bs, cut, err := s.searchAndLoad(ctx, sq, limit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -114,11 +103,11 @@ func (s *Analysis) criticalPath(w http.ResponseWriter, r *http.Request) {
 		out.Operations = append(out.Operations, OperationTime{Service: o.Op.Service, Operation: o.Op.Operation,
 			P50Ms: millis(o.P50), TailMs: millis(o.Tail), P50Share: round3(o.P50Share), TailShare: round3(o.TailShare), Presence: round3(o.Presence)})
 	}
-	if res.Total > len(ids) {
+	if res.Total > len(res.Hits) {
 		out.Partial = true
-		out.Notes = append(out.Notes, fmt.Sprintf("%d of %d matching traces analysed (the newest): raise limit or narrow the range", len(ids), res.Total))
+		out.Notes = append(out.Notes, fmt.Sprintf("%d of %d matching traces analysed (the newest): raise limit or narrow the range", len(res.Hits), res.Total))
 	}
-	if l.cut.Load() {
+	if cut {
 		out.Partial = true
 		out.Notes = append(out.Notes, fmt.Sprintf("loading stopped at %d spans", s.cfg.MaxSpans))
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/clew-dev/clew/internal/analysis"
 	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/search"
-	"github.com/clew-dev/clew/internal/span"
 )
 
 // QualityResponse is the answer of GET /api/v1/quality.
@@ -79,17 +78,7 @@ func (s *Analysis) quality(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	res, err := s.db.Search(ctx, q, limit, nil)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ids := make([]span.TraceID, len(res.Hits))
-	for i, h := range res.Hits {
-		ids[i] = h.TraceID
-	}
-	l := s.newLoader()
-	bs, err := l.load(ctx, ids)
+	res, bs, cut, err := s.searchAndLoad(ctx, q, limit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -109,10 +98,10 @@ func (s *Analysis) quality(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Services = append(out.Services, o)
 	}
-	if res.Total > len(ids) {
-		out.Notes = append(out.Notes, fmt.Sprintf("a sample of the %d newest of %d traces", len(ids), res.Total))
+	if res.Total > len(res.Hits) {
+		out.Notes = append(out.Notes, fmt.Sprintf("a sample of the %d newest of %d traces", len(res.Hits), res.Total))
 	}
-	if l.cut.Load() {
+	if cut {
 		out.Partial = true
 		out.Notes = append(out.Notes, fmt.Sprintf("loading stopped at %d spans", s.cfg.MaxSpans))
 	}
