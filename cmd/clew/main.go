@@ -150,6 +150,8 @@ func serveFlags(fs *flag.FlagSet) func() (config.Config, error) {
 	walSync := fs.String("wal-sync", string(def.Store.WALSync), "write-ahead log durability: group (fsync, group-committed), always (fsync each write) or none")
 	retention := fs.Duration("retention", def.Store.Retention, "drop blocks older than this (0 keeps forever)")
 	maxDisk := fs.Int64("max-disk-bytes", def.Store.MaxDiskBytes, "drop the oldest blocks beyond this many bytes on disk (0: no limit)")
+	multi := fs.Bool("multitenancy", def.Multitenancy, "take each request's tenant from its X-Scope-OrgID header and keep tenants apart")
+	defTenant := fs.String("default-tenant", def.DefaultTenant, "with --multitenancy: the tenant of requests that name none (empty refuses them)")
 	return func() (config.Config, error) {
 		cfg := def
 		if *cfgPath != "" {
@@ -177,6 +179,8 @@ func serveFlags(fs *flag.FlagSet) func() (config.Config, error) {
 		override("wal-sync", func() { cfg.Store.WALSync = wal.SyncPolicy(*walSync) })
 		override("retention", func() { cfg.Store.Retention = *retention })
 		override("max-disk-bytes", func() { cfg.Store.MaxDiskBytes = *maxDisk })
+		override("multitenancy", func() { cfg.Multitenancy = *multi })
+		override("default-tenant", func() { cfg.DefaultTenant = *defTenant })
 		if err := cfg.Validate(); err != nil {
 			return cfg, fmt.Errorf("invalid configuration:\n%w", err)
 		}

@@ -262,7 +262,7 @@ func (a *API) attrValues(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
-	httpapi.WriteJSON(w, http.StatusOK, a.admin.Stats())
+	httpapi.WriteJSON(w, http.StatusOK, a.admin.Stats(r.Context()))
 }
 
 func (a *API) flush(w http.ResponseWriter, r *http.Request) {

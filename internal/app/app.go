@@ -25,7 +25,6 @@ import (
 
 	"github.com/clew-dev/clew/internal/api"
 	"github.com/clew-dev/clew/internal/config"
-	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/jaeger"
 	"github.com/clew-dev/clew/internal/jaegeringest"
@@ -33,6 +32,7 @@ import (
 	"github.com/clew-dev/clew/internal/spanmetrics"
 	"github.com/clew-dev/clew/internal/store"
 	"github.com/clew-dev/clew/internal/tempo"
+	"github.com/clew-dev/clew/internal/tenant"
 	"github.com/clew-dev/clew/internal/webui"
 	"github.com/clew-dev/clew/internal/zipkin"
 )
@@ -197,6 +197,8 @@ type process struct {
 	reg   *prometheus.Registry
 	ready atomic.Bool
 	lns   map[string]net.Listener // by the listener's YAML key; absent when off
+	// tenant finds the tenant of every request on every listener.
+	tenant *tenant.Resolver
 }
 
 func newRegistry() *prometheus.Registry {
@@ -231,34 +233,15 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 		}
 	}()
 
-	start := time.Now()
-	db, err := openStore(ctx, cfg.Store, cfg.Tenant, cfg.DataDir, log, p.reg)
+	ts, err := openTenants(ctx, cfg, log, p.reg)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("store open", "data_dir", cfg.DataDir, "took", time.Since(start))
-	storeC := component{name: "store", stop: func(context.Context) error { return db.Close() }, holds: true}
-	opened = append(opened, storeC)
-
-	// Span metrics and the service graph, with their history beside the
-	// blocks and the same retention.
-	var sm *spanmetrics.Metrics
-	var smC component
-	if cfg.SpanMetrics.Enabled {
-		sm, err = spanmetrics.Open(cfg.SpanMetrics, spanmetrics.Options{
-			Dir:        filepath.Join(cfg.DataDir, "spanmetrics", cfg.Tenant),
-			Retention:  cfg.Store.Retention,
-			Logger:     log,
-			Registerer: p.reg,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("open span metrics: %w", err)
-		}
-		// Closed once no more batches arrive: it writes the minutes still
-		// in memory.
-		smC = component{name: "span metrics", stop: func(context.Context) error { return sm.Close() }, holds: true}
-		opened = append(opened, smC)
-	}
+	// The stores, span metrics and detectors of every tenant, closed once
+	// no more batches arrive (span metrics write the minutes still in
+	// memory).
+	tenantsC := component{name: "tenants", start: ts.start, stop: func(context.Context) error { return ts.close() }, holds: true}
+	opened = append(opened, tenantsC)
 
 	p.lns = map[string]net.Listener{}
 	for _, l := range cfg.Listeners() {
@@ -271,50 +254,42 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 		}
 	}
 
-	core := ingest.NewCore(cfg.Ingest, cfg.Tenant, appender{db, sm}, log, p.reg) // every receiver goes through it
-	// Baselines, anomalies and deployments, learned from the span metrics'
-	// history and the stored traces; off without span metrics.
-	var det *detect.Detector
-	detC := component{name: "detector"}
-	if sm != nil && cfg.Detect.Enabled {
-		det = detect.New(cfg.Detect, sm, db, detect.Options{Logger: log})
-		detC.start = det.Start
-		detC.stop = func(context.Context) error { return det.Close() } // it reads the store and the span metrics
-	}
+	core := ingest.NewCore(cfg.Ingest, cfg.Tenant, ts, log, p.reg) // every receiver goes through it
+	p.tenant = tenant.NewResolver(tenant.Config{Multi: cfg.Multitenancy, Single: cfg.Tenant, Default: cfg.DefaultTenant}, p.reg)
 
 	// Start order: the query server first (stopped last), then what holds
-	// data, the detector, and the receivers (stopped first).
-	cs := components{p.queryServer(db, sm, det), storeC}
-	if sm != nil {
-		cs = append(cs, smC)
-	}
-	cs = append(cs, detC)
-	cs = append(cs, p.receivers(core, db, sm)...)
+	// data, and the receivers (stopped first).
+	cs := components{p.queryServer(ts), tenantsC}
+	cs = append(cs, p.receivers(core, ts)...)
 	return cs, nil
 }
 
 // queryServer serves every query API, the web UI, /metrics, the health
 // endpoints and pprof on the query port, with Jaeger's gRPC QueryService
 // (api_v2 and api_v3) on the same listener.
-func (p *process) queryServer(db *store.DB, sm *spanmetrics.Metrics, det *detect.Detector) component {
+func (p *process) queryServer(ts *tenants) component {
 	cfg, log := p.cfg, p.log
 	mux := http.NewServeMux()
-	// Every query API shares the query limits (cfg.Query).
-	napi := api.New(db, db, log)
+	// Every query API shares the query limits (cfg.Query) and reads the
+	// tenant of the request (ts dispatches by the context's tenant).
+	napi := api.New(ts, ts, log)
 	napi.SetLimits(cfg.Query)
 	napi.Register(mux)
-	api.NewAnalysis(db, api.AnalysisConfig{}, log).Register(mux)
-	api.NewSpanMetrics(sm, log).Register(mux)
-	api.NewDetection(det).Register(mux)
-	japi := jaeger.New(db, log)
+	api.NewAnalysis(ts, api.AnalysisConfig{}, log).Register(mux)
+	// Span metrics and detection are per tenant: ts serves them from the
+	// tenant's own stack.
+	for _, route := range tenantRoutes {
+		mux.Handle(route, ts)
+	}
+	japi := jaeger.New(ts, log)
 	japi.SetLimits(cfg.Query)
-	if sm != nil {
-		japi.SetDependencies(jaegerDeps{sm})
+	if cfg.SpanMetrics.Enabled {
+		japi.SetDependencies(jaegerDeps{ts})
 	}
 	japi.Register(mux, "/jaeger")
 	// gRPC requests go to queryGRPC, the rest to the mux.
-	queryGRPC := japi.NewGRPCServer()
-	tapi := tempo.New(db, log)
+	queryGRPC := japi.NewGRPCServer(p.tenant.GRPC(tenant.NeedRead)...)
+	tapi := tempo.New(ts, log)
 	tapi.SetLimits(cfg.Query)
 	tapi.Register(mux, "/tempo")
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg, EnableOpenMetrics: true}))
@@ -347,7 +322,7 @@ func (p *process) queryServer(db *store.DB, sm *spanmetrics.Metrics, det *detect
 		}
 		index(w, r)
 	})
-	srv := newHTTPServer(withGRPC(queryGRPC, mux))
+	srv := newHTTPServer(withGRPC(queryGRPC, p.tenant.HTTP(queryNeed, mux)))
 	ln := p.lns[config.KeyHTTP]
 	return component{name: "query HTTP", serve: func() error { return srv.Serve(ln) }, stop: func(ctx context.Context) error {
 		shutdownGRPC(ctx, queryGRPC)
@@ -360,31 +335,64 @@ func (p *process) queryServer(db *store.DB, sm *spanmetrics.Metrics, det *detect
 // API, on its own port as Zipkin serves it) and the Jaeger collector
 // protocols (api_v2 gRPC and Thrift over HTTP); every one goes through
 // the same receiver core.
-func (p *process) receivers(core *ingest.Core, db *store.DB, sm *spanmetrics.Metrics) components {
+func (p *process) receivers(core *ingest.Core, ts *tenants) components {
 	recv := ingest.NewReceiver(core)
+	write := func(*http.Request) (tenant.Need, bool) { return tenant.NeedWrite, true }
 	cs := components{
-		p.grpcServer("OTLP/gRPC", config.KeyOTLPGRPC, recv.NewGRPCServer()),
-		p.httpServer("OTLP/HTTP", config.KeyOTLPHTTP, recv.HTTPHandler()),
+		p.grpcServer("OTLP/gRPC", config.KeyOTLPGRPC, recv.NewGRPCServer(p.tenant.GRPC(tenant.NeedWrite)...)),
+		p.httpServer("OTLP/HTTP", config.KeyOTLPHTTP, p.tenant.HTTP(write, recv.HTTPHandler())),
 	}
 	if p.lns[config.KeyZipkin] != nil {
 		zmux := http.NewServeMux()
-		zapi := zipkin.New(core, db, p.log)
-		if sm != nil {
-			zapi.SetDependencies(zipkinDeps{sm})
+		zapi := zipkin.New(core, ts, p.log)
+		if p.cfg.SpanMetrics.Enabled {
+			zapi.SetDependencies(zipkinDeps{ts})
 		}
 		zapi.Register(zmux)
-		cs = append(cs, p.httpServer("Zipkin", config.KeyZipkin, zmux))
+		cs = append(cs, p.httpServer("Zipkin", config.KeyZipkin, p.tenant.HTTP(zipkinNeed, zmux)))
 	}
 	if p.lns[config.KeyJaegerGRPC] != nil || p.lns[config.KeyJaegerHTTP] != nil {
 		jrecv := jaegeringest.New(core)
 		if p.lns[config.KeyJaegerGRPC] != nil {
-			cs = append(cs, p.grpcServer("Jaeger gRPC", config.KeyJaegerGRPC, jrecv.NewGRPCServer()))
+			cs = append(cs, p.grpcServer("Jaeger gRPC", config.KeyJaegerGRPC, jrecv.NewGRPCServer(p.tenant.GRPC(tenant.NeedWrite)...)))
 		}
 		if p.lns[config.KeyJaegerHTTP] != nil {
-			cs = append(cs, p.httpServer("Jaeger HTTP", config.KeyJaegerHTTP, jrecv.HTTPHandler()))
+			cs = append(cs, p.httpServer("Jaeger HTTP", config.KeyJaegerHTTP, p.tenant.HTTP(write, jrecv.HTTPHandler())))
 		}
 	}
 	return cs
+}
+
+// tenantRoutes are the query routes served from each tenant's own stack
+// (its span metrics and detector; see stack).
+var tenantRoutes = []string{
+	"GET /api/v1/servicegraph", "GET /api/v1/red",
+	"GET /api/v1/baselines", "GET /api/v1/anomalies", "GET /api/v1/deploys",
+}
+
+// queryNeed classifies a request on the query port: the health checks,
+// /metrics and the web UI's files are open to all (the UI's API calls are
+// not), maintenance and profiles need the admin right, and every other
+// route reads a tenant's data.
+func queryNeed(r *http.Request) (tenant.Need, bool) {
+	path := r.URL.Path
+	switch {
+	case path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/" || path == "/index.txt" ||
+		path == strings.TrimSuffix(webui.Prefix, "/") || strings.HasPrefix(path, webui.Prefix):
+		return 0, false
+	case strings.HasPrefix(path, "/api/v1/admin/") || strings.HasPrefix(path, "/debug/pprof"):
+		return tenant.NeedAdmin, true
+	}
+	return tenant.NeedRead, true
+}
+
+// zipkinNeed classifies a request on the Zipkin port: POST sends spans,
+// the rest is Zipkin's query API.
+func zipkinNeed(r *http.Request) (tenant.Need, bool) {
+	if r.Method == http.MethodPost {
+		return tenant.NeedWrite, true
+	}
+	return tenant.NeedRead, true
 }
 
 func (p *process) httpServer(name, key string, h http.Handler) component {

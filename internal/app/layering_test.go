@@ -26,6 +26,7 @@ var thirdParty = map[string][]string{
 	"internal/fsbucket":        {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
 	"internal/store":           {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
 	"internal/ingest":          {"google.golang.org/", "github.com/klauspost/compress", "github.com/prometheus/client_golang"},
+	"internal/tenant":          {"github.com/prometheus/client_golang", "google.golang.org/grpc"},
 	"internal/jaeger":          {"google.golang.org/", "github.com/jaegertracing/jaeger-idl"},
 	"internal/zipkin":          {"google.golang.org/protobuf"},
 	"internal/jaegeringest":    {"google.golang.org/", "github.com/jaegertracing/jaeger-idl", "github.com/apache/thrift"},

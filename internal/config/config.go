@@ -18,6 +18,7 @@ import (
 	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/spanmetrics"
+	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/storeconfig"
 )
 
@@ -45,8 +46,20 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `yaml:"log_format"`
-	// Tenant is the tenant every request is stored under.
+	// Tenant is the tenant every request is stored under when
+	// multitenancy is off.
 	Tenant string `yaml:"tenant"`
+	// Multitenancy takes each request's tenant from its X-Scope-OrgID
+	// header (gRPC: x-scope-orgid metadata) and keeps every tenant's data
+	// apart; a request without one is refused unless DefaultTenant is set.
+	Multitenancy bool `yaml:"multitenancy"`
+	// DefaultTenant is the tenant of a request that names none when
+	// multitenancy is on; empty refuses such requests (401).
+	DefaultTenant string `yaml:"default_tenant"`
+	// MaxTenants bounds the tenants one clew holds (each has its own
+	// store, span metrics and detector); a request for a new tenant beyond
+	// it is refused as overloaded. 0 is unbounded.
+	MaxTenants int `yaml:"max_tenants"`
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// MemoryLimitBytes is the Go runtime's soft memory limit: the garbage
@@ -83,6 +96,7 @@ func Default() Config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		Tenant:          "single-tenant",
+		MaxTenants:      1000,
 		ShutdownTimeout: yamlDuration(30e9),
 		Ingest:          ingest.DefaultConfig(),
 		Store:           storeconfig.DefaultConfig(),
@@ -175,8 +189,18 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log_format (--log-format) %q: want text or json", c.LogFormat))
 	}
-	if c.Tenant == "" || strings.ContainsAny(c.Tenant, "/\\ ") {
-		errs = append(errs, fmt.Errorf("tenant %q: want a non-empty name without slashes or spaces", c.Tenant))
+	if err := storage.ValidateTenant(c.Tenant); err != nil {
+		errs = append(errs, fmt.Errorf("tenant: %w", err))
+	}
+	if c.DefaultTenant != "" {
+		if err := storage.ValidateTenant(c.DefaultTenant); err != nil {
+			errs = append(errs, fmt.Errorf("default_tenant (--default-tenant): %w", err))
+		} else if !c.Multitenancy {
+			errs = append(errs, errors.New("default_tenant (--default-tenant) is for multitenancy: set multitenancy: true (--multitenancy), or use tenant without it"))
+		}
+	}
+	if c.MaxTenants < 0 {
+		errs = append(errs, fmt.Errorf("max_tenants must not be negative, got %d", c.MaxTenants))
 	}
 	if c.MemoryLimitBytes < -1 || (c.MemoryLimitBytes > 0 && c.MemoryLimitBytes < 16<<20) {
 		errs = append(errs, fmt.Errorf("memory_limit_bytes must be -1 (none), 0 (automatic) or at least 16 MiB, got %d", c.MemoryLimitBytes))

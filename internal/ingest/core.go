@@ -19,6 +19,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/otlp"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // Protocol names a receiver's wire protocol; it is the protocol label of
@@ -377,7 +378,11 @@ func (r *Request) Store(ctx context.Context, b *span.Batch, res otlp.Result, rec
 		*buf = otlp.MarshalProto((*buf)[:0], b)
 		rec = *buf
 	}
-	err := r.c.app.Append(ctx, r.c.tenant, rec, b)
+	tenant, ok := storage.TenantFrom(ctx) // set by the tenant resolution in front of the receiver
+	if !ok {
+		tenant = r.c.tenant
+	}
+	err := r.c.app.Append(ctx, tenant, rec, b)
 	switch {
 	case err == nil:
 		o.Stored = len(b.Spans)

@@ -52,8 +52,15 @@ var traceServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*any)(nil),
 	Methods: []grpc.MethodDesc{{
 		MethodName: "Export",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-			return srv.(*Receiver).exportGRPC(ctx, dec)
+		Handler: func(srv any, ctx context.Context, dec func(any) error, intercept grpc.UnaryServerInterceptor) (any, error) {
+			if intercept == nil {
+				return srv.(*Receiver).exportGRPC(ctx, dec)
+			}
+			// The interceptors (the tenant's resolution) run before the
+			// request is read, so that a refused call costs no decoding.
+			return intercept(ctx, nil, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/opentelemetry.proto.collector.trace.v1.TraceService/Export"}, func(ctx context.Context, _ any) (any, error) {
+				return srv.(*Receiver).exportGRPC(ctx, dec)
+			})
 		},
 	}},
 	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",

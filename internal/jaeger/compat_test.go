@@ -422,7 +422,7 @@ func (e *compatEnv) runOnHeadAndBlocks(t *testing.T, fn func(t *testing.T)) {
 	if err := e.db.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := e.db.Stats(); len(st.Blocks) == 0 {
+	if st := e.db.Stats(context.Background()); len(st.Blocks) == 0 {
 		t.Fatalf("flush wrote no block: %+v", st)
 	}
 	t.Run("blocks", fn)

@@ -64,8 +64,15 @@ var collectorServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*api_v2.CollectorServiceServer)(nil),
 	Methods: []grpc.MethodDesc{{
 		MethodName: "PostSpans",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-			return srv.(*Receiver).postSpansGRPC(ctx, dec)
+		Handler: func(srv any, ctx context.Context, dec func(any) error, intercept grpc.UnaryServerInterceptor) (any, error) {
+			if intercept == nil {
+				return srv.(*Receiver).postSpansGRPC(ctx, dec)
+			}
+			// The interceptors (the tenant's resolution) run before the
+			// request is read, so that a refused call costs no decoding.
+			return intercept(ctx, nil, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/jaeger.api_v2.CollectorService/PostSpans"}, func(ctx context.Context, _ any) (any, error) {
+				return srv.(*Receiver).postSpansGRPC(ctx, dec)
+			})
 		},
 	}},
 	Metadata: "collector.proto",

@@ -134,6 +134,7 @@ type Admin interface {
 	// RunRetention deletes what is past the retention (by age and by disk
 	// size) now. Failures are logged and counted, not returned.
 	RunRetention(ctx context.Context)
-	// Stats returns a snapshot of the storage's state; the caller owns it.
-	Stats() Stats
+	// Stats returns a snapshot of the storage of the tenant ctx carries;
+	// the caller owns it.
+	Stats(ctx context.Context) Stats
 }

@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 )
 
 // DefaultTenant is the tenant a single-tenant deployment stores and reads
@@ -39,4 +41,35 @@ func WithTenant(ctx context.Context, tenant string) context.Context {
 func TenantFrom(ctx context.Context) (string, bool) {
 	t, ok := ctx.Value(tenantKey{}).(string)
 	return t, ok
+}
+
+// MaxTenantLength bounds a tenant ID, as Cortex, Mimir and Tempo bound it.
+const MaxTenantLength = 150
+
+// ErrInvalidTenant is wrapped by ValidateTenant's errors.
+var ErrInvalidTenant = errors.New("invalid tenant ID")
+
+// ValidateTenant checks a tenant ID: 1 to MaxTenantLength characters out
+// of letters, digits and !-_.*'() (the characters Cortex-style systems
+// accept, all safe in a path), and not "." or "..". The ID becomes a
+// directory name and an object key prefix, so nothing else is accepted.
+func ValidateTenant(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: empty", ErrInvalidTenant)
+	case len(id) > MaxTenantLength:
+		return fmt.Errorf("%w: %d characters, at most %d", ErrInvalidTenant, len(id), MaxTenantLength)
+	case id == "." || id == "..":
+		return fmt.Errorf("%w: %q", ErrInvalidTenant, id)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!-_.*'()", c) >= 0:
+		default:
+			return fmt.Errorf("%w: character %q at %d (allowed: letters, digits and !-_.*'())", ErrInvalidTenant, rune(c), i)
+		}
+	}
+	return nil
 }

@@ -32,7 +32,7 @@ func TestReaderContract(t *testing.T) {
 				}
 			}
 		}
-		if st := db.Stats(); len(st.Blocks) != len(batches)-1 || st.HeadSpans == 0 {
+		if st := db.Stats(context.Background()); len(st.Blocks) != len(batches)-1 || st.HeadSpans == 0 {
 			t.Fatalf("stats %+v: want %d blocks and a head", st, len(batches)-1)
 		}
 		return db.DB

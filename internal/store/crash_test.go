@@ -156,7 +156,7 @@ func checkRecovered(t *testing.T, run crashRun, mode crashfs.Mode) error {
 	}
 	// Every span is held once: no block next to the blocks it was
 	// compacted into, no log segment replayed that a block holds.
-	st := db.Stats()
+	st := db.Stats(context.Background())
 	held := int64(st.HeadSpans)
 	live := map[string]bool{}
 	for _, m := range st.Blocks {

@@ -32,7 +32,7 @@ func (db *DB) enter(ctx context.Context) error {
 func (db *DB) tenant() string { return strings.TrimSuffix(db.prefix, "/") }
 
 // Stats returns a snapshot of the store's state.
-func (db *DB) Stats() storage.Stats {
+func (db *DB) Stats(context.Context) storage.Stats {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	s := storage.Stats{PendingFlushes: len(db.flushing)}

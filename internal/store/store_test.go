@@ -164,7 +164,7 @@ func TestAppendFlushReopen(t *testing.T) {
 
 	db = openTestDB(t, dir, testConfig(), clock)
 	defer db.Close()
-	st := db.Stats()
+	st := db.Stats(context.Background())
 	if len(st.Blocks) != 1 || st.HeadSpans != 30*4+5*3 {
 		t.Fatalf("after reopen: %d blocks, %d head spans; want 1 block and %d spans replayed", len(st.Blocks), st.HeadSpans, 30*4+5*3)
 	}
@@ -247,11 +247,11 @@ func TestCompactionAndRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := len(db.Stats().Blocks); n != 6 {
+	if n := len(db.Stats(context.Background()).Blocks); n != 6 {
 		t.Fatalf("%d blocks before compaction, want 6", n)
 	}
 	db.Compact(context.Background())
-	blocks := db.Stats().Blocks
+	blocks := db.Stats(context.Background()).Blocks
 	if len(blocks) != 2 {
 		t.Fatalf("%d blocks after compaction, want 2", len(blocks))
 	}
@@ -265,12 +265,12 @@ func TestCompactionAndRetention(t *testing.T) {
 	}
 	// Nothing is old yet.
 	db.RunRetention(context.Background())
-	if n := len(db.Stats().Blocks); n != 2 {
+	if n := len(db.Stats(context.Background()).Blocks); n != 2 {
 		t.Fatalf("retention dropped young blocks: %d left", n)
 	}
 	db.clock.Advance(2 * time.Hour)
 	db.RunRetention(context.Background())
-	if n := len(db.Stats().Blocks); n != 0 {
+	if n := len(db.Stats(context.Background()).Blocks); n != 0 {
 		t.Fatalf("%d blocks after retention, want 0", n)
 	}
 	if _, ok, _ := db.FindTrace(context.Background(), tid(4, 3)); ok {
@@ -289,7 +289,7 @@ func TestRetentionByDiskSize(t *testing.T) {
 		}
 		db.clock.Advance(time.Second)
 	}
-	blocks := db.Stats().Blocks
+	blocks := db.Stats(context.Background()).Blocks
 	var total int64
 	for _, b := range blocks {
 		total += b.Size
@@ -304,7 +304,7 @@ func TestRetentionByDiskSize(t *testing.T) {
 	db = openTestDB(t, db.dir, cfg, db.clock)
 	defer db.Close()
 	db.RunRetention(context.Background())
-	left := db.Stats().Blocks
+	left := db.Stats(context.Background()).Blocks
 	if len(left) != 2 || left[0].ID != blocks[2].ID || left[1].ID != blocks[3].ID {
 		t.Fatalf("disk retention kept %v, want the two newest of %v", statIDs(left), statIDs(blocks))
 	}
@@ -425,7 +425,7 @@ func TestCompactionWhileQuerying(t *testing.T) {
 		t.Fatal(err)
 	default:
 	}
-	if n := len(db.Stats().Blocks); n != 1 {
+	if n := len(db.Stats(context.Background()).Blocks); n != 1 {
 		t.Fatalf("%d blocks after compaction, want 1", n)
 	}
 }

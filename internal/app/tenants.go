@@ -1,0 +1,395 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/thanos-io/objstore"
+
+	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/config"
+	"github.com/clew-dev/clew/internal/detect"
+	"github.com/clew-dev/clew/internal/fsbucket"
+	"github.com/clew-dev/clew/internal/ingest"
+	"github.com/clew-dev/clew/internal/search"
+	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/spanmetrics"
+	"github.com/clew-dev/clew/internal/storage"
+	"github.com/clew-dev/clew/internal/store"
+	"github.com/clew-dev/clew/internal/tenant"
+)
+
+// A stack is everything clew keeps for one tenant: its store (write-ahead
+// log, heads, blocks under the tenant's prefix of the shared bucket), its
+// span metrics and their history, and its detector. Tenants share nothing
+// else that holds data, so one tenant's spans, services, tag values,
+// metrics and baselines can never answer another's query.
+type stack struct {
+	name string
+	db   *store.DB
+	sm   *spanmetrics.Metrics // nil: span metrics off
+	det  *detect.Detector     // nil: detection off
+	mux  *http.ServeMux       // the span-metrics and detection endpoints over sm and det
+}
+
+// close stops the stack: the detector (which reads the others), then the
+// span metrics (which write the minutes still in memory), then the store.
+func (s *stack) close() error {
+	var errs []error
+	if s.det != nil {
+		errs = append(errs, s.det.Close())
+	}
+	if s.sm != nil {
+		errs = append(errs, s.sm.Close())
+	}
+	errs = append(errs, s.db.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("tenant %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// tenants holds the stack of every tenant, opened on the first request
+// that names the tenant (or at start for the tenants found on disk) and
+// closed at shutdown. With multitenancy off it holds the one configured
+// tenant. It serves the read contract (storage.Reader, storage.Admin) by
+// the tenant in each call's context, and appends (ingest.Appender) by the
+// tenant the receivers resolved.
+type tenants struct {
+	cfg   config.Config
+	log   *slog.Logger
+	reg   prometheus.Registerer
+	bkt   objstore.Bucket
+	multi bool
+
+	mu     sync.RWMutex
+	m      map[string]*stack
+	closed bool
+	// started is set once the components start: stacks opened later
+	// start their detector at once.
+	started bool
+}
+
+// openTenants opens the shared bucket and the stacks of the tenants that
+// already have data (only the configured tenant without multitenancy).
+func openTenants(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*tenants, error) {
+	bkt, err := fsbucket.Open(filepath.Join(cfg.DataDir, "blocks"), fsbucket.Options{Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("open block bucket: %w", err)
+	}
+	ts := &tenants{cfg: cfg, log: log, reg: reg, bkt: bkt, multi: cfg.Multitenancy, m: map[string]*stack{}}
+	names := []string{cfg.Tenant}
+	if ts.multi {
+		if names, err = ts.onDisk(ctx); err != nil {
+			bkt.Close()
+			return nil, err
+		}
+	}
+	for _, n := range names {
+		if _, err := ts.get(ctx, n); err != nil {
+			_ = ts.close()
+			return nil, err
+		}
+	}
+	return ts, nil
+}
+
+// onDisk lists the tenants with a write-ahead log, span-metrics history
+// or blocks in the data directory.
+func (ts *tenants) onDisk(ctx context.Context) ([]string, error) {
+	var names []string
+	for _, d := range []string{"wal", "spanmetrics"} {
+		ents, err := os.ReadDir(filepath.Join(ts.cfg.DataDir, d))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("list tenants: %w", err)
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	err := ts.bkt.Iter(ctx, "", func(name string) error {
+		if n, ok := cutDir(name); ok {
+			names = append(names, n)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tenants in the bucket: %w", err)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	// A directory that is not a valid tenant ID was not made by a request:
+	// leave it alone.
+	return slices.DeleteFunc(names, func(n string) bool {
+		if err := tenant.Validate(n); err != nil {
+			ts.log.Warn("ignoring a directory that is no tenant", "name", n, "err", err)
+			return true
+		}
+		return false
+	}), nil
+}
+
+func cutDir(name string) (string, bool) {
+	if len(name) > 1 && name[len(name)-1] == '/' {
+		return name[:len(name)-1], true
+	}
+	return "", false
+}
+
+// get returns the stack of a tenant, opening it on first use.
+func (ts *tenants) get(ctx context.Context, name string) (*stack, error) {
+	ts.mu.RLock()
+	s := ts.m[name]
+	ts.mu.RUnlock()
+	if s != nil {
+		return s, nil
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if s := ts.m[name]; s != nil {
+		return s, nil
+	}
+	if ts.closed {
+		return nil, fmt.Errorf("tenant %s: %w", name, store.ErrClosed)
+	}
+	if !ts.multi && name != ts.cfg.Tenant {
+		return nil, fmt.Errorf("tenant %q: %w (multitenancy is off; this clew holds %q)", name, storage.ErrUnknownTenant, ts.cfg.Tenant)
+	}
+	if ts.multi && ts.cfg.MaxTenants > 0 && len(ts.m) >= ts.cfg.MaxTenants {
+		return nil, fmt.Errorf("tenant %s: %w: this clew already holds max_tenants (%d) tenants", name, ingest.ErrRetryable, ts.cfg.MaxTenants)
+	}
+	s, err := ts.open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	ts.m[name] = s
+	if ts.started && s.det != nil {
+		s.det.Start()
+	}
+	return s, nil
+}
+
+// open opens a tenant's stack. With multitenancy on, its metrics carry a
+// tenant label.
+func (ts *tenants) open(ctx context.Context, name string) (*stack, error) {
+	cfg, log := ts.cfg, ts.log
+	reg := ts.reg
+	if ts.multi {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"tenant": name}, reg)
+		log = log.With("tenant", name)
+	}
+	start := time.Now()
+	db, err := store.Open(ctx, cfg.Store, store.Options{
+		Tenant:     name,
+		WALDir:     filepath.Join(cfg.DataDir, "wal", name),
+		Bucket:     ts.bkt,
+		Logger:     log,
+		Registerer: ts.reg, // the store labels its metrics by tenant itself
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store of tenant %s: %w", name, err)
+	}
+	log.Info("store open", "data_dir", cfg.DataDir, "tenant", name, "took", time.Since(start))
+	s := &stack{name: name, db: db, mux: http.NewServeMux()}
+	// Span metrics and the service graph, with their history beside the
+	// blocks and the same retention.
+	if cfg.SpanMetrics.Enabled {
+		s.sm, err = spanmetrics.Open(cfg.SpanMetrics, spanmetrics.Options{
+			Dir:        filepath.Join(cfg.DataDir, "spanmetrics", name),
+			Retention:  cfg.Store.Retention,
+			Logger:     log,
+			Registerer: reg,
+		})
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open span metrics of tenant %s: %w", name, err)
+		}
+		// Baselines, anomalies and deployments, learned from the span
+		// metrics' history and the stored traces; off without span
+		// metrics.
+		if cfg.Detect.Enabled {
+			s.det = detect.New(cfg.Detect, s.sm, db, detect.Options{Logger: log})
+		}
+	}
+	api.NewSpanMetrics(s.sm, log).Register(s.mux)
+	api.NewDetection(s.det).Register(s.mux)
+	return s, nil
+}
+
+// start starts the detectors of the stacks open so far; later ones start
+// when they open.
+func (ts *tenants) start() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.started = true
+	for _, s := range ts.m {
+		if s.det != nil {
+			s.det.Start()
+		}
+	}
+}
+
+// close closes every stack and the bucket; later gets fail.
+func (ts *tenants) close() error {
+	ts.mu.Lock()
+	ts.closed = true
+	stacks := make([]*stack, 0, len(ts.m))
+	for _, s := range ts.m {
+		stacks = append(stacks, s)
+	}
+	ts.mu.Unlock()
+	var errs []error
+	for _, s := range stacks {
+		errs = append(errs, s.close())
+	}
+	errs = append(errs, ts.bkt.Close())
+	return errors.Join(errs...)
+}
+
+// of returns the stack of the tenant ctx carries (the configured tenant
+// when it carries none).
+func (ts *tenants) of(ctx context.Context) (*stack, error) {
+	name, ok := storage.TenantFrom(ctx)
+	if !ok {
+		name = ts.cfg.Tenant
+	}
+	return ts.get(ctx, name)
+}
+
+// Append stores a batch under the tenant the receiver resolved, then
+// observes it in that tenant's span metrics.
+func (ts *tenants) Append(ctx context.Context, name string, rec []byte, b *span.Batch) error {
+	s, err := ts.get(ctx, name)
+	if err != nil {
+		if errors.Is(err, store.ErrClosed) {
+			return fmt.Errorf("%w: %w", ingest.ErrRetryable, err)
+		}
+		return err
+	}
+	return appender{s.db, s.sm}.Append(ctx, name, rec, b)
+}
+
+// The read contract, by the tenant in the context.
+
+func (ts *tenants) Search(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return storage.SearchResult{}, err
+	}
+	return s.db.Search(ctx, q, limit, after)
+}
+
+func (ts *tenants) SearchPage(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return storage.SearchResult{}, err
+	}
+	return s.db.SearchPage(ctx, q, limit, after)
+}
+
+func (ts *tenants) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	return s.db.FindTrace(ctx, id)
+}
+
+func (ts *tenants) ScanSpans(ctx context.Context, q *search.Query, cols storage.Columns, fn func(*span.Span) bool) error {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return err
+	}
+	return s.db.ScanSpans(ctx, q, cols, fn)
+}
+
+func (ts *tenants) Services(ctx context.Context) ([]string, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.Services(ctx)
+}
+
+func (ts *tenants) SpanNames(ctx context.Context, service string) ([]string, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.SpanNames(ctx, service)
+}
+
+func (ts *tenants) AttrKeys(ctx context.Context, scope search.Scope) ([]string, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.AttrKeys(ctx, scope)
+}
+
+func (ts *tenants) AttrValues(ctx context.Context, scope search.Scope, key string, limit int) ([]span.Value, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.AttrValues(ctx, scope, key, limit)
+}
+
+func (ts *tenants) Flush(ctx context.Context) error {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return err
+	}
+	return s.db.Flush(ctx)
+}
+
+func (ts *tenants) Compact(ctx context.Context) {
+	if s, err := ts.of(ctx); err == nil {
+		s.db.Compact(ctx)
+	}
+}
+
+func (ts *tenants) RunRetention(ctx context.Context) {
+	if s, err := ts.of(ctx); err == nil {
+		s.db.RunRetention(ctx)
+	}
+}
+
+func (ts *tenants) Stats(ctx context.Context) storage.Stats {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return storage.Stats{}
+	}
+	return s.db.Stats(ctx)
+}
+
+// ServeHTTP serves the span-metrics and detection endpoints of the
+// request's tenant.
+func (ts *tenants) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s, err := ts.of(r.Context())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// spanMetricsOf returns the span metrics of the tenant ctx carries.
+func (ts *tenants) spanMetricsOf(ctx context.Context) (*spanmetrics.Metrics, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.sm, nil
+}

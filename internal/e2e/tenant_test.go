@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// tenantTraces is genTraces with every service name prefixed, so that
+// each tenant's services, tag values and metrics are told apart.
+func tenantTraces(prefix string, seed uint64, n int) ptrace.Traces {
+	td := genTraces(seed, 0, n, 3)
+	for _, rs := range td.ResourceSpans().All() {
+		v, _ := rs.Resource().Attributes().Get("service.name")
+		rs.Resource().Attributes().PutStr("service.name", prefix+v.Str())
+	}
+	return td
+}
+
+// tenantGet fetches u with the tenant header (none when tenant is "").
+func tenantGet(t *testing.T, u, tenant string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, u, nil)
+	if tenant != "" {
+		req.Header.Set("X-Scope-OrgID", tenant)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func tenantPost(t *testing.T, u, tenant, ctype string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, u, bytes.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	if tenant != "" {
+		req.Header.Set("X-Scope-OrgID", tenant)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestTenantIsolation runs clew with multitenancy: two tenants write
+// (OTLP/HTTP and OTLP/gRPC), and every read API answers each tenant with
+// its own data and nothing of the other's, before and after a restart;
+// requests without a tenant or with a malformed one are refused.
+func TestTenantIsolation(t *testing.T) {
+	dir := t.TempDir()
+	zipkin := freePort(t)
+	p := startClew(t, dir, "--multitenancy", "--zipkin-addr", zipkin)
+
+	m := ptraceotlp.NewExportRequestFromTraces(tenantTraces("alpha-", 1, 5))
+	body, err := m.MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, b := tenantPost(t, "http://"+p.otlpHTTP+"/v1/traces", "team-a", "application/x-protobuf", body); code != 200 {
+		t.Fatalf("tenant a OTLP/HTTP: %d %s", code, b)
+	}
+	// Tenant b over gRPC, the tenant in the metadata as the Collector's
+	// otlp exporter sends it with headers: {X-Scope-OrgID: team-b}.
+	conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	export := func(tenant string, td ptrace.Traces) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if tenant != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "X-Scope-OrgID", tenant)
+		}
+		_, err := ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
+		return err
+	}
+	if err := export("team-b", tenantTraces("bravo-", 2, 5)); err != nil {
+		t.Fatalf("tenant b OTLP/gRPC: %v", err)
+	}
+
+	// Refusals: no tenant, a malformed one, a path out of the data
+	// directory; nothing of them is stored anywhere.
+	if err := export("", tenantTraces("nobody-", 3, 1)); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("gRPC export without a tenant: %v, want Unauthenticated", err)
+	}
+	if err := export("../etc", tenantTraces("nobody-", 3, 1)); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("gRPC export with tenant ../etc: %v, want InvalidArgument", err)
+	}
+	for _, c := range []struct {
+		tenant string
+		want   int
+	}{{"", 401}, {"../x", 400}, {"a/b", 400}, {strings.Repeat("x", 151), 400}, {"a|b", 400}} {
+		if code, b := tenantPost(t, "http://"+p.otlpHTTP+"/v1/traces", c.tenant, "application/x-protobuf", body); code != c.want {
+			t.Errorf("OTLP/HTTP with tenant %q: %d %s, want %d", c.tenant, code, b, c.want)
+		}
+		if code, b := tenantGet(t, p.url("/api/v1/services"), c.tenant); code != c.want {
+			t.Errorf("GET /api/v1/services with tenant %q: %d %s, want %d", c.tenant, code, b, c.want)
+		}
+	}
+	// Health, metrics and the UI's files need no tenant.
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if code, _ := tenantGet(t, p.url(path), ""); code != 200 {
+			t.Errorf("GET %s without a tenant: %d, want 200", path, code)
+		}
+	}
+
+	check := func(p *proc) {
+		t.Helper()
+		tenants := []struct{ name, own, other, ownTrace, otherTrace string }{
+			{"team-a", "alpha-", "bravo-", traceHex(1, 0), traceHex(2, 0)},
+			{"team-b", "bravo-", "alpha-", traceHex(2, 0), traceHex(1, 0)},
+		}
+		q := url.QueryEscape
+		for _, tn := range tenants {
+			// Read APIs whose answer must hold the tenant's own data.
+			for _, u := range []string{
+				p.url("/api/v1/services"),
+				p.url("/api/v1/search?q=" + q("{}")),
+				p.url("/api/v1/traces/" + tn.ownTrace),
+				p.url("/api/v1/attributes/service.name/values"),
+				p.url("/api/v1/red?since=1h"),
+				p.url("/api/v1/servicegraph?since=1h"),
+				p.url("/tempo/api/search?q=" + q("{}")),
+				p.url("/tempo/api/traces/" + tn.ownTrace),
+				p.url("/tempo/api/v2/search/tag/resource.service.name/values"),
+				p.url("/jaeger/api/services"),
+				p.url("/jaeger/api/traces/" + tn.ownTrace),
+				p.url("/jaeger/api/traces?service=" + tn.own + "frontend&lookback=1h"),
+				p.url("/jaeger/api/v3/services"),
+				"http://" + zipkin + "/api/v2/services",
+				"http://" + zipkin + "/api/v2/trace/" + tn.ownTrace,
+			} {
+				code, b := tenantGet(t, u, tn.name)
+				if code != 200 {
+					t.Errorf("%s GET %s: %d %s", tn.name, u, code, b)
+					continue
+				}
+				if !strings.Contains(b, tn.own) {
+					t.Errorf("%s GET %s: its own services (%s*) are missing: %.300s", tn.name, u, tn.own, b)
+				}
+				if strings.Contains(b, tn.other) || strings.Contains(b, tn.otherTrace) {
+					t.Errorf("%s GET %s: answers with the other tenant's data: %.300s", tn.name, u, b)
+				}
+			}
+			// The other tenant's trace is not found through any API.
+			for _, u := range []string{
+				p.url("/api/v1/traces/" + tn.otherTrace),
+				p.url("/tempo/api/traces/" + tn.otherTrace),
+				p.url("/jaeger/api/traces/" + tn.otherTrace),
+				"http://" + zipkin + "/api/v2/trace/" + tn.otherTrace,
+			} {
+				if code, b := tenantGet(t, u, tn.name); code != 404 {
+					t.Errorf("%s GET %s (the other tenant's trace): %d %.300s, want 404", tn.name, u, code, b)
+				}
+			}
+		}
+		// A tenant that never wrote sees nothing.
+		if code, b := tenantGet(t, p.url("/api/v1/services"), "team-c"); code != 200 || strings.Contains(b, "alpha-") || strings.Contains(b, "bravo-") {
+			t.Errorf("team-c GET /api/v1/services: %d %s", code, b)
+		}
+	}
+	check(p)
+
+	// Each tenant's data is apart on disk and comes back after a restart
+	// (from the write-ahead logs, then from blocks).
+	p.stop()
+	p = startClew(t, dir, "--multitenancy", "--zipkin-addr", zipkin)
+	check(p)
+	for _, tn := range []string{"team-a", "team-b"} {
+		if code, b := tenantPost(t, p.url("/api/v1/admin/flush"), tn, "application/json", nil); code != 200 && code != 204 {
+			t.Fatalf("%s flush: %d %s", tn, code, b)
+		}
+	}
+	p.stop()
+	p = startClew(t, dir, "--multitenancy", "--zipkin-addr", zipkin)
+	check(p)
+	p.stop()
+}
