@@ -27,6 +27,20 @@ export class ApiError extends Error {
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
+/** The tenant (X-Scope-OrgID) and token the UI sends, set from the top bar. The token stays in this tab's session storage only. */
+export const TENANT_KEY = 'clew-tenant';
+export const TOKEN_KEY = 'clew-token';
+
+/** requestHeaders are the headers of every API call: the tenant and the bearer token when set. */
+export function requestHeaders(): Record<string, string> {
+  const h: Record<string, string> = { Accept: 'application/json' };
+  const tenant = localStorage.getItem(TENANT_KEY);
+  if (tenant) h['X-Scope-OrgID'] = tenant;
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) h['Authorization'] = `Bearer ${token}`;
+  return h;
+}
+
 /** getJSON fetches url and decodes its JSON, or throws an ApiError (an AbortError when signal aborts). */
 export async function getJSON<T>(url: string, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
   const ctl = new AbortController();
@@ -41,7 +55,7 @@ export async function getJSON<T>(url: string, opts: { signal?: AbortSignal; time
   try {
     let resp: Response;
     try {
-      resp = await fetch(url, { signal: ctl.signal, headers: { Accept: 'application/json' } });
+      resp = await fetch(url, { signal: ctl.signal, headers: requestHeaders() });
     } catch (e) {
       if (timedOut) throw new ApiError(`The server did not answer within ${Math.round(timeoutMs / 1000)} s. It may be overloaded, or the query too broad: narrow the time range or add conditions.`, 'timeout', url);
       if (opts.signal?.aborted) throw e;
@@ -60,6 +74,7 @@ export async function getJSON<T>(url: string, opts: { signal?: AbortSignal; time
         /* plain text, as the Tempo API answers */
       }
       if (!msg) msg = `${resp.status} ${resp.statusText}`;
+      if (resp.status === 401 || resp.status === 403) msg += ' (set the tenant and token with the Tenant button in the top bar)';
       throw new ApiError(msg, 'http', url, resp.status, position);
     }
     try {

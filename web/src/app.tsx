@@ -6,8 +6,46 @@ import { Component, type ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { route, pages } from './pages';
 import { BASE, href, navigate, useLocation } from './router';
+import { TENANT_KEY, TOKEN_KEY } from './api';
 
 type Theme = 'system' | 'light' | 'dark';
+
+// TenantSettings sets the tenant (X-Scope-OrgID) and bearer token every
+// API call sends, for a clew run with multitenancy or authentication.
+// Changing them reloads the page so that every view reads the new tenant.
+function TenantSettings() {
+  const [open, setOpen] = useState(false);
+  const tenant = localStorage.getItem(TENANT_KEY) || '';
+  const save = (e: Event) => {
+    e.preventDefault();
+    const f = new FormData(e.target as HTMLFormElement);
+    const t = String(f.get('tenant') || '').trim();
+    const tok = String(f.get('token') || '').trim();
+    if (t) localStorage.setItem(TENANT_KEY, t);
+    else localStorage.removeItem(TENANT_KEY);
+    if (tok) sessionStorage.setItem(TOKEN_KEY, tok);
+    else sessionStorage.removeItem(TOKEN_KEY);
+    window.location.reload();
+  };
+  return (
+    <div class="tenant-settings">
+      <button type="button" class="tenant-button" onClick={() => setOpen(!open)} aria-expanded={open} data-testid="tenant-button" title="Tenant and token sent with every request">
+        Tenant: {tenant || 'default'}
+      </button>
+      {open && (
+        <form class="tenant-form" onSubmit={save} data-testid="tenant-form">
+          <label>
+            Tenant (X-Scope-OrgID) <input name="tenant" defaultValue={tenant} placeholder="default" autoComplete="off" />
+          </label>
+          <label>
+            Token <input name="token" type="password" placeholder={sessionStorage.getItem(TOKEN_KEY) ? '(set; empty clears)' : 'none'} autoComplete="off" />
+          </label>
+          <button type="submit">Use</button>
+        </form>
+      )}
+    </div>
+  );
+}
 
 function applyTheme(t: Theme) {
   if (t === 'system') delete document.documentElement.dataset.theme;
@@ -162,6 +200,7 @@ export function App() {
         <button type="button" class="help-button" onClick={() => setHelp(true)} aria-label="Keyboard shortcuts (?)" title="Keyboard shortcuts (?)">
           ?
         </button>
+        <TenantSettings />
         <ThemeToggle />
       </header>
       <main id="main" tabIndex={-1}>
