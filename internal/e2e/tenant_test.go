@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -99,6 +100,16 @@ func TestTenantIsolation(t *testing.T) {
 		t.Fatalf("tenant b OTLP/gRPC: %v", err)
 	}
 
+	// Tenant c over Zipkin's v2 JSON.
+	zspan := []byte(`[{"traceId":"c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c1","id":"00000000000000c1","name":"get","timestamp":` +
+		fmt.Sprint(time.Now().Add(-time.Minute).UnixMicro()) + `,"duration":1000,"localEndpoint":{"serviceName":"charlie-zip"}}]`)
+	if code, b := tenantPost(t, "http://"+zipkin+"/api/v2/spans", "team-c", "application/json", zspan); code != 202 {
+		t.Fatalf("tenant c Zipkin: %d %s", code, b)
+	}
+	if code, b := tenantPost(t, "http://"+zipkin+"/api/v2/spans", "", "application/json", zspan); code != 401 {
+		t.Errorf("Zipkin POST without a tenant: %d %s, want 401", code, b)
+	}
+
 	// Refusals: no tenant, a malformed one, a path out of the data
 	// directory; nothing of them is stored anywhere.
 	if err := export("", tenantTraces("nobody-", 3, 1)); status.Code(err) != codes.Unauthenticated {
@@ -159,7 +170,7 @@ func TestTenantIsolation(t *testing.T) {
 				if !strings.Contains(b, tn.own) {
 					t.Errorf("%s GET %s: its own services (%s*) are missing: %.300s", tn.name, u, tn.own, b)
 				}
-				if strings.Contains(b, tn.other) || strings.Contains(b, tn.otherTrace) {
+				if strings.Contains(b, tn.other) || strings.Contains(b, tn.otherTrace) || strings.Contains(b, "charlie-") {
 					t.Errorf("%s GET %s: answers with the other tenant's data: %.300s", tn.name, u, b)
 				}
 			}
@@ -175,9 +186,13 @@ func TestTenantIsolation(t *testing.T) {
 				}
 			}
 		}
-		// A tenant that never wrote sees nothing.
-		if code, b := tenantGet(t, p.url("/api/v1/services"), "team-c"); code != 200 || strings.Contains(b, "alpha-") || strings.Contains(b, "bravo-") {
-			t.Errorf("team-c GET /api/v1/services: %d %s", code, b)
+		// Tenant c sees its Zipkin span and nothing else; a tenant that
+		// never wrote sees nothing.
+		if code, b := tenantGet(t, p.url("/api/v1/services"), "team-c"); code != 200 || b != `{"services":["charlie-zip"]}`+"\n" {
+			t.Errorf("team-c GET /api/v1/services: %d %q", code, b)
+		}
+		if code, b := tenantGet(t, p.url("/api/v1/services"), "team-d"); code != 200 || strings.Contains(b, "-") {
+			t.Errorf("team-d GET /api/v1/services: %d %s", code, b)
 		}
 	}
 	check(p)
