@@ -144,7 +144,8 @@ type Principal struct {
 	Tenant string
 	// Rights is what the principal may do.
 	Rights Rights
-	// Tenants, when Tenant is "", are the tenants an operator principal
+	// Tenants (shared between the requests of one token: do not modify),
+	// when Tenant is "", are the tenants an operator principal
 	// may name in the request (X-Scope-OrgID); "*" is any tenant. A
 	// principal with neither Tenant nor Tenants may act on no tenant, so
 	// the zero Principal is allowed nothing.
@@ -496,6 +497,11 @@ func (a *Authenticator) Forbidden() { a.forbidden.Inc() }
 // the outcome. It returns the principal (for logs) and the tenant(s) the
 // request acts for (see Principal.Authorize). Its errors wrap
 // ErrNoCredentials, ErrBadCredentials or ErrForbidden.
+//
+// Its shape is that of internal/tenant's Authorizer but for the types of
+// need and of the errors: an adapter in internal/app maps tenant.Need to
+// Right and these errors to tenant.ErrUnauthenticated (the first two) and
+// tenant.ErrForbidden.
 func (a *Authenticator) Check(ctx context.Context, authorization, requested string, need Right) (Principal, string, error) {
 	p, err := a.Authenticate(ctx, authorization)
 	if err != nil {
