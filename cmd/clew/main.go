@@ -6,6 +6,7 @@
 //	clew deploys   list new versions and their regression verdicts
 //	clew loadgen   send synthetic traces over OTLP
 //	clew demo      run an instrumented demo shop with injectable faults
+//	clew token     make a token for authentication, or hash one
 //	clew version   print the version
 package main
 
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/app"
+	"github.com/clew-dev/clew/internal/auth"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/demo"
 	"github.com/clew-dev/clew/internal/loadgen"
@@ -46,7 +48,7 @@ func main() {
 }
 
 func exitCode(err error) int {
-	if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) {
+	if errors.Is(err, flag.ErrHelp) || errors.Is(err, errUsage) || errors.Is(err, auth.ErrUsage) {
 		return 2
 	}
 	return 1
@@ -64,6 +66,7 @@ Usage:
   clew deploys           new versions and their regression verdicts (clew deploys -h)
   clew loadgen [flags]   send synthetic traces over OTLP (clew loadgen -h)
   clew demo [flags]      run an instrumented shop with injectable faults (clew demo -h)
+  clew token new|hash    make a token for authentication, or hash one from stdin
   clew version           print the version
 `
 
@@ -87,6 +90,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return querycli.AnomaliesMain(ctx, args[1:], stdout, stderr)
 	case "deploys":
 		return querycli.DeploysMain(ctx, args[1:], stdout, stderr)
+	case "token":
+		return auth.TokenMain(args[1:], stdout, os.Stdin)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "clew", version())
 		return nil

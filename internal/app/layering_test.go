@@ -21,6 +21,7 @@ const module = "github.com/clew-dev/clew/"
 // names loosely ("prometheus client", "jaeger-idl"), are spelled out here.
 // The standard library is always allowed.
 var thirdParty = map[string][]string{
+	"internal/auth":            {"github.com/go-jose/go-jose/v4", "github.com/prometheus/client_golang"},
 	"internal/wal":             {"github.com/prometheus/client_golang"},
 	"internal/block":           {"github.com/thanos-io/objstore", "github.com/klauspost/compress", "github.com/cespare/xxhash"},
 	"internal/fsbucket":        {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
