@@ -161,6 +161,16 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // MarshalText writes the duration as a string (for JSON).
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// UnmarshalText reads what MarshalText writes (and days), for JSON.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 

@@ -14,12 +14,13 @@ import (
 // generations of counts (a map being filled and the previous one) and,
 // when the current one reaches its half of the shard, drops the previous
 // generation and starts a new one, moving a trace that is seen again into
-// the current generation. This is an approximate LRU: a trace seen in the
-// last capacity/2 distinct traces is always counted exactly, and an older
+// the current generation. This is an approximate LRU: a trace seen within
+// about the last capacity/2 distinct traces (exactly: within the last
+// capacity/128 of its shard) is counted exactly, and an older
 // one may have been forgotten and start again from zero. The count is
 // therefore never too high: the approximation can let a very long-lived
 // or very spread-out trace go over its limit, never drop the spans of a
-// trace below it. Memory is about 32 bytes per trace ID of capacity (measured by
+// trace below it. Memory is about 56 bytes per trace ID of capacity (measured by
 // TestTraceSpanCounterMemory).
 //
 // A tenant without a limit is not tracked (no memory, no lock); a limit
@@ -44,7 +45,7 @@ type traceShard struct {
 }
 
 // DefaultTraceCapacity is the capacity NewTraceSpanCounter uses for 0:
-// about 8 MiB.
+// about 14 MiB, some 130,000 recent traces counted exactly.
 const DefaultTraceCapacity = 1 << 18
 
 // NewTraceSpanCounter returns a counter of up to capacity trace IDs
