@@ -293,6 +293,9 @@ func (o *Overrides) check(force bool) error {
 	defer o.mu.Unlock()
 	fi, err := os.Stat(o.path)
 	if err != nil {
+		// Forget the content, so that the same good file put back is
+		// loaded again (and clears the error).
+		o.lastHash, o.lastID = [sha256.Size]byte{}, fileID{}
 		return o.fail(fmt.Errorf("overrides file: %w", err), force)
 	}
 	id := fileID{mod: fi.ModTime(), size: fi.Size()}
@@ -305,6 +308,7 @@ func (o *Overrides) check(force bool) error {
 	o.lastRead = time.Now()
 	data, err := os.ReadFile(o.path)
 	if err != nil {
+		o.lastHash, o.lastID = [sha256.Size]byte{}, fileID{}
 		return o.fail(fmt.Errorf("overrides file: %w", err), force)
 	}
 	o.lastID = id
@@ -342,6 +346,9 @@ func (o *Overrides) fail(err error, always bool) error {
 // is listed or the unlisted tenants are below the bound, else the shared
 // state of the tenants beyond it.
 func (o *Overrides) state(tenant string) *tenantState {
+	if tenant == OtherTenant {
+		return o.other
+	}
 	if s, ok := o.tenants.Load(tenant); ok {
 		return s.(*tenantState)
 	}

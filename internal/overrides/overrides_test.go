@@ -156,6 +156,13 @@ func TestReload(t *testing.T) {
 		t.Errorf("after bad files a: %d, want the previous 7", got)
 	}
 
+	// The last good file put back loads again.
+	writeFile(t, path, "overrides:\n  '*':\n    max_spans_per_trace: 50\n  a:\n    max_spans_per_trace: 7\n")
+	waitFor(t, "the good file again", func() bool { return testutil.ToFloat64(o.reloads.WithLabelValues("success")) == 3 })
+	if st := o.Status(); st.LastError != "" {
+		t.Errorf("LastError = %q after the good file was put back", st.LastError)
+	}
+
 	// Fixed, it loads, and the error is gone.
 	writeFile(t, path, "overrides:\n  a:\n    max_spans_per_trace: 8\n")
 	waitFor(t, "the fixed file", func() bool { return o.For("a").MaxSpansPerTrace == 8 })
