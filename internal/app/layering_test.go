@@ -31,6 +31,7 @@ var thirdParty = map[string][]string{
 	"internal/jaegeringest":    {"google.golang.org/", "github.com/jaegertracing/jaeger-idl", "github.com/apache/thrift"},
 	"internal/spanmetrics":     {"github.com/prometheus/client_golang"},
 	"internal/config":          {"gopkg.in/yaml.v3"},
+	"internal/tlsconfig":       {"github.com/prometheus/client_golang"},
 	"internal/store/storetest": {"github.com/thanos-io/objstore"},
 	"internal/loadgen":         {"google.golang.org/"},
 	"internal/demo":            {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},
