@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,7 @@ import (
 	"github.com/clew-dev/clew/internal/spanmetrics"
 	"github.com/clew-dev/clew/internal/store"
 	"github.com/clew-dev/clew/internal/tempo"
+	"github.com/clew-dev/clew/internal/tlsconfig"
 	"github.com/clew-dev/clew/internal/webui"
 	"github.com/clew-dev/clew/internal/zipkin"
 )
@@ -197,6 +199,9 @@ type process struct {
 	reg   *prometheus.Registry
 	ready atomic.Bool
 	lns   map[string]net.Listener // by the listener's YAML key; absent when off
+
+	tlsConfs   map[tlsconfig.Server]*tls.Config // by settings, shared by a group's listeners (tls.go)
+	tlsMetrics *tlsconfig.Metrics
 }
 
 func newRegistry() *prometheus.Registry {
@@ -262,7 +267,7 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 
 	p.lns = map[string]net.Listener{}
 	for _, l := range cfg.Listeners() {
-		ln, err := Listen(l)
+		ln, err := p.listen(l) // with TLS where configured (tls.go)
 		if err != nil {
 			return nil, err
 		}
