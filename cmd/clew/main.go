@@ -32,6 +32,7 @@ import (
 	"github.com/clew-dev/clew/internal/demo"
 	"github.com/clew-dev/clew/internal/loadgen"
 	"github.com/clew-dev/clew/internal/querycli"
+	"github.com/clew-dev/clew/internal/tlsconfig"
 	"github.com/clew-dev/clew/internal/wal"
 )
 
@@ -122,7 +123,7 @@ func version() string {
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	build := serveFlags(fs)
+	build := serveFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -139,8 +140,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 // serveFlags defines the flags of clew serve on fs and returns a function
 // that, once fs is parsed, builds and validates the configuration they
 // describe. clew demo calls it too, so its embedded clew takes the same
-// flags.
-func serveFlags(fs *flag.FlagSet) func() (config.Config, error) {
+// flags, but without the TLS ones (withTLS false): there --tls-cert-file
+// and --tls-key-file are the demo's client certificate for --otlp-endpoint.
+func serveFlags(fs *flag.FlagSet, withTLS bool) func() (config.Config, error) {
 	def := config.Default()
 	cfgPath := fs.String("config", "", "YAML configuration file (flags given on the command line override it)")
 	dataDir := fs.String("data-dir", def.DataDir, "directory for the write-ahead log and blocks")
@@ -157,6 +159,12 @@ func serveFlags(fs *flag.FlagSet) func() (config.Config, error) {
 	maxDisk := fs.Int64("max-disk-bytes", def.Store.MaxDiskBytes, "drop the oldest blocks beyond this many bytes on disk (0: no limit)")
 	multi := fs.Bool("multitenancy", def.Multitenancy, "take each request's tenant from its X-Scope-OrgID header and keep tenants apart")
 	defTenant := fs.String("default-tenant", def.DefaultTenant, "with --multitenancy: the tenant of requests that name none (empty refuses them)")
+	var tlsCert, tlsKey, tlsClientCA *string
+	if withTLS {
+		tlsCert = fs.String("tls-cert-file", "", "serve TLS on every listener with this PEM certificate `file` (reloaded when it changes; tls.ingest.cert_file and tls.query.cert_file)")
+		tlsKey = fs.String("tls-key-file", "", "the PEM private key `file` of --tls-cert-file")
+		tlsClientCA = fs.String("tls-client-ca-file", "", "verify client certificates on the ingest listeners with the CAs in this PEM `file` (mTLS; tls.ingest.client_ca_file)")
+	}
 	return func() (config.Config, error) {
 		cfg := def
 		if *cfgPath != "" {
@@ -186,6 +194,18 @@ func serveFlags(fs *flag.FlagSet) func() (config.Config, error) {
 		override("max-disk-bytes", func() { cfg.Store.MaxDiskBytes = *maxDisk })
 		override("multitenancy", func() { cfg.Multitenancy = *multi })
 		override("default-tenant", func() { cfg.DefaultTenant = *defTenant })
+		if withTLS {
+			// Unlike the others, unset TLS flags leave the file's settings.
+			if set["tls-cert-file"] {
+				cfg.TLS.Ingest.CertFile, cfg.TLS.Query.CertFile = *tlsCert, *tlsCert
+			}
+			if set["tls-key-file"] {
+				cfg.TLS.Ingest.KeyFile, cfg.TLS.Query.KeyFile = *tlsKey, *tlsKey
+			}
+			if set["tls-client-ca-file"] {
+				cfg.TLS.Ingest.ClientCAFile = *tlsClientCA
+			}
+		}
 		if err := cfg.Validate(); err != nil {
 			return cfg, fmt.Errorf("invalid configuration:\n%w", err)
 		}
@@ -199,7 +219,9 @@ func serveFlags(fs *flag.FlagSet) func() (config.Config, error) {
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	build := serveFlags(fs)
+	build := serveFlags(fs, false)
+	var conn tlsconfig.ClientFlags
+	conn.Register(fs, true)
 	ddef := demo.DefaultConfig()
 	scenarios := fs.String("scenario", "", "fault scenarios to enable at start, comma-separated: "+strings.Join(demo.ScenarioNames(), ", "))
 	rate := fs.Float64("rate", ddef.Rate, "requests per second the traffic driver sends to the shop")
@@ -227,6 +249,20 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	embedded := *endpoint == ""
 	dcfg.Endpoint = *endpoint
+	if err := conn.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	switch {
+	case embedded && conn.Set():
+		return fmt.Errorf("%w: --tls, --tls-* , --token and --tenant apply to --otlp-endpoint (the embedded clew is reached in plain text)", errUsage)
+	case embedded && (cfg.TLS.Ingest.Enabled() || cfg.TLS.Query.Enabled()):
+		return fmt.Errorf("%w: the embedded clew of clew demo runs without TLS: remove tls: from the configuration file, or run clew serve and point --otlp-endpoint at it", errUsage)
+	case !embedded:
+		if dcfg.TLS, err = conn.TLSConfig(); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		dcfg.Headers = conn.Headers()
+	}
 	if embedded {
 		if dcfg.Endpoint, err = loopbackAddr(cfg.OTLPGRPCAddr); err != nil {
 			return fmt.Errorf("%w: --otlp-grpc-addr: %w", errUsage, err)

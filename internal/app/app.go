@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,7 @@ import (
 	"github.com/clew-dev/clew/internal/store"
 	"github.com/clew-dev/clew/internal/tempo"
 	"github.com/clew-dev/clew/internal/tenant"
+	"github.com/clew-dev/clew/internal/tlsconfig"
 	"github.com/clew-dev/clew/internal/webui"
 	"github.com/clew-dev/clew/internal/zipkin"
 )
@@ -199,6 +201,9 @@ type process struct {
 	lns   map[string]net.Listener // by the listener's YAML key; absent when off
 	// tenant finds the tenant of every request on every listener.
 	tenant *tenant.Resolver
+
+	tlsConfs   map[tlsconfig.Server]*tls.Config // by settings, shared by a group's listeners (tls.go)
+	tlsMetrics *tlsconfig.Metrics
 }
 
 func newRegistry() *prometheus.Registry {
@@ -245,7 +250,7 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 
 	p.lns = map[string]net.Listener{}
 	for _, l := range cfg.Listeners() {
-		ln, err := Listen(l)
+		ln, err := p.listen(l) // with TLS where configured (tls.go)
 		if err != nil {
 			return nil, err
 		}

@@ -34,6 +34,7 @@ var thirdParty = map[string][]string{
 	"internal/spanmetrics":     {"github.com/prometheus/client_golang"},
 	"internal/config":          {"gopkg.in/yaml.v3"},
 	"internal/overrides":       {"gopkg.in/yaml.v3", "github.com/prometheus/client_golang", "golang.org/x/time/rate"},
+	"internal/tlsconfig":       {"github.com/prometheus/client_golang"},
 	"internal/store/storetest": {"github.com/thanos-io/objstore"},
 	"internal/loadgen":         {"google.golang.org/"},
 	"internal/demo":            {"go.opentelemetry.io/otel", "go.opentelemetry.io/contrib/instrumentation", "google.golang.org/grpc"},

@@ -20,6 +20,7 @@ import (
 	"github.com/clew-dev/clew/internal/spanmetrics"
 	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/storeconfig"
+	"github.com/clew-dev/clew/internal/tlsconfig"
 )
 
 // Config is clew's whole configuration.
@@ -78,6 +79,29 @@ type Config struct {
 	// Detect configures baselines, anomaly and deployment detection (on
 	// the span metrics' history).
 	Detect detect.Config `yaml:"detect"`
+	// TLS puts TLS on the listeners; off (plain text) by default.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS is the TLS of each group of listeners.
+type TLS struct {
+	// Ingest is the TLS of every receiver listener: OTLP/gRPC, OTLP/HTTP,
+	// Zipkin, Jaeger gRPC and Jaeger HTTP. It may verify client
+	// certificates (mTLS).
+	Ingest tlsconfig.Server `yaml:"ingest"`
+	// Query is the TLS of the query port (every query API, gRPC and HTTP,
+	// the web UI, /metrics and the health checks).
+	Query tlsconfig.Server `yaml:"query"`
+}
+
+// ListenerTLS returns the TLS of the listener with the given key (one of
+// the Key constants): the query settings for http_addr, the ingest
+// settings for the others.
+func (c *Config) ListenerTLS(key string) tlsconfig.Server {
+	if key == KeyHTTP {
+		return c.TLS.Query
+	}
+	return c.TLS.Ingest
 }
 
 // Duration is a time.Duration that reads "30s" from YAML.
@@ -229,7 +253,37 @@ func (c *Config) Validate() error {
 	if err := c.Query.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.TLS.validate()...)
 	return errors.Join(errs...)
+}
+
+func (t *TLS) validate() []error {
+	var errs []error
+	for _, g := range []struct {
+		name, flags string
+		s           tlsconfig.Server
+	}{
+		{"tls.ingest", "--tls-cert-file, --tls-key-file, --tls-client-ca-file", t.Ingest},
+		{"tls.query", "--tls-cert-file, --tls-key-file", t.Query},
+	} {
+		if err := g.s.Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				errs = append(errs, fmt.Errorf("%s.%w (flags %s)", g.name, e, g.flags))
+			}
+		}
+	}
+	if t.Query.ClientCAFile != "" || t.Query.RequireClientCert {
+		errs = append(errs, errors.New("tls.query: client certificates (client_ca_file, require_client_cert) are for tls.ingest only: the query port also answers health probes and metrics scrapers; put an authenticating proxy in front of it instead"))
+	}
+	return errs
+}
+
+// unjoin splits an errors.Join error into its parts.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // Listener is one address clew listens on, with the names that set it.

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/clew-dev/clew/internal/tlsconfig"
 )
 
 // TestDocumentedDefaults loads the YAML example of docs/configuration.md and
@@ -58,6 +60,33 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// TestLoadTLS reads the tls section and checks which listener gets which.
+func TestLoadTLS(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	y := "tls:\n  ingest:\n    cert_file: i.pem\n    key_file: i.key\n    client_ca_file: ca.pem\n    require_client_cert: true\n  query:\n    cert_file: q.pem\n    key_file: q.key\n"
+	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tlsconfig.Server{CertFile: "i.pem", KeyFile: "i.key", ClientCAFile: "ca.pem", RequireClientCert: true}
+	for _, l := range cfg.Listeners() {
+		got := cfg.ListenerTLS(l.Key)
+		w := want
+		if l.Key == KeyHTTP {
+			w = tlsconfig.Server{CertFile: "q.pem", KeyFile: "q.key"}
+		}
+		if got != w {
+			t.Errorf("%s: %+v, want %+v", l.Key, got, w)
+		}
+	}
+	if d := Default(); d.ListenerTLS(KeyOTLPGRPC).Enabled() || d.ListenerTLS(KeyHTTP).Enabled() {
+		t.Error("TLS on by default")
+	}
+}
+
 func TestValidate(t *testing.T) {
 	cases := []struct {
 		name string
@@ -72,6 +101,15 @@ func TestValidate(t *testing.T) {
 		{"zero head", func(c *Config) { c.Store.MaxHeadSpans = 0 }, "max_head_spans"},
 		{"inflight", func(c *Config) { c.Ingest.MaxInflightBytes = 1 }, "max_inflight_bytes"},
 		{"tenant", func(c *Config) { c.Tenant = "a/b" }, "tenant"},
+		{"tls cert without key", func(c *Config) { c.TLS.Ingest.CertFile = "config_test.go" }, "tls.ingest.cert_file is set but key_file is not"},
+		{"tls unreadable", func(c *Config) { c.TLS.Query = tlsconfig.Server{CertFile: "missing.pem", KeyFile: "config_test.go"} }, `tls.query.cert_file "missing.pem" is not readable`},
+		{"tls client CA alone", func(c *Config) { c.TLS.Ingest.ClientCAFile = "config_test.go" }, "tls.ingest.client_ca_file needs TLS"},
+		{"tls query mTLS", func(c *Config) {
+			c.TLS.Query = tlsconfig.Server{CertFile: "config_test.go", KeyFile: "config_test.go", ClientCAFile: "config_test.go"}
+		}, "tls.query: client certificates"},
+		{"tls ingest", func(c *Config) {
+			c.TLS.Ingest = tlsconfig.Server{CertFile: "config_test.go", KeyFile: "config_test.go", ClientCAFile: "config_test.go", RequireClientCert: true}
+		}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

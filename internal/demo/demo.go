@@ -12,6 +12,7 @@ package demo
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,12 @@ import (
 type Config struct {
 	// Endpoint is the OTLP/gRPC receiver, host:port, every service exports to.
 	Endpoint string
+	// TLS, when set, is the TLS the exporters connect to Endpoint with;
+	// nil: plain text.
+	TLS *tls.Config
+	// Headers are sent with every export (gRPC metadata), e.g.
+	// Authorization and X-Scope-OrgID.
+	Headers map[string]string
 	// Rate is the number of requests per second the traffic driver sends to
 	// the gateway.
 	Rate float64

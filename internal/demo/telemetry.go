@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/credentials"
 )
 
 // instrumentationScope names the tracer the shop's own code uses for
@@ -27,11 +28,19 @@ const instrumentationScope = "github.com/clew-dev/clew/internal/demo"
 // spans and exports them over OTLP/gRPC. The exporter connects lazily and
 // retries, so a receiver that starts later loses nothing but time.
 func newProvider(ctx context.Context, cfg Config, service, version, instanceID string) (*sdktrace.TracerProvider, error) {
-	exp, err := otlptracegrpc.New(ctx,
+	opts := []otlptracegrpc.Option{
 		otlptracegrpc.WithEndpoint(cfg.Endpoint),
-		otlptracegrpc.WithInsecure(),
-		otlptracegrpc.WithTimeout(5*time.Second),
-	)
+		otlptracegrpc.WithTimeout(5 * time.Second),
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(cfg.TLS.Clone())))
+	} else {
+		opts = append(opts, otlptracegrpc.WithInsecure())
+	}
+	if len(cfg.Headers) > 0 {
+		opts = append(opts, otlptracegrpc.WithHeaders(cfg.Headers))
+	}
+	exp, err := otlptracegrpc.New(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("OTLP exporter for %s: %w", instanceID, err)
 	}

@@ -29,6 +29,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clew-dev/clew/internal/tlsconfig"
 )
 
 // Shapes.
@@ -91,6 +93,9 @@ type Config struct {
 	ReportJSON string
 	// Quiet suppresses the progress line.
 	Quiet bool
+	// Conn is TLS and the credentials sent with every request (--tls,
+	// --token, --tenant and the rest).
+	Conn tlsconfig.ClientFlags
 
 	// retryInitial is the first backoff; tests shorten it.
 	retryInitial time.Duration
@@ -155,6 +160,12 @@ func (c *Config) Validate() error {
 	if _, err := c.target(); err != nil {
 		return err
 	}
+	if err := c.Conn.Validate(); err != nil {
+		return err
+	}
+	if c.Protocol == ProtocolHTTP && strings.HasPrefix(c.Endpoint, "http://") && c.Conn.Enabled() {
+		return fmt.Errorf("endpoint %q is plain http but TLS is on: use an https:// URL or host:port", c.Endpoint)
+	}
 	return nil
 }
 
@@ -182,7 +193,11 @@ func (c *Config) target() (string, error) {
 		return "", fmt.Errorf("parse endpoint %q: empty host", ep)
 	}
 	if c.Protocol == ProtocolHTTP {
-		return "http://" + ep + "/v1/traces", nil
+		scheme := "http://"
+		if c.Conn.Enabled() {
+			scheme = "https://"
+		}
+		return scheme + ep + "/v1/traces", nil
 	}
 	return ep, nil
 }
@@ -222,6 +237,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.TraceIDsOut, "trace-ids-out", "", "write delivered trace IDs to `FILE` and benchmark queries to FILE.json")
 	fs.StringVar(&cfg.ReportJSON, "report-json", "", "write the final report as JSON to `FILE`")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress line")
+	cfg.Conn.Register(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -12,9 +12,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/clew-dev/clew/internal/tlsconfig"
 )
 
 // ExportMethod is the full gRPC method name of OTLP trace export.
@@ -45,9 +49,9 @@ func newExporter(cfg Config) (exporter, error) {
 		return nil, err
 	}
 	if cfg.Protocol == ProtocolHTTP {
-		return newHTTPExporter(target, cfg.Concurrency), nil
+		return newHTTPExporter(target, cfg.Concurrency, &cfg.Conn)
 	}
-	return newGRPCExporter(target)
+	return newGRPCExporter(target, &cfg.Conn)
 }
 
 // RawCodec is a gRPC codec that passes []byte messages through unchanged, so
@@ -82,22 +86,38 @@ func (RawCodec) Name() string { return "proto" }
 
 type grpcExporter struct {
 	conn *grpc.ClientConn
+	md   metadata.MD // --token, --tenant; nil when neither
 }
 
-func newGRPCExporter(target string) (*grpcExporter, error) {
+func newGRPCExporter(target string, cf *tlsconfig.ClientFlags) (*grpcExporter, error) {
+	creds := insecure.NewCredentials()
+	tc, err := cf.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		creds = credentials.NewTLS(tc)
+	}
 	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)
 	}
-	return &grpcExporter{conn: conn}, nil
+	e := &grpcExporter{conn: conn}
+	if kv := cf.Metadata(); len(kv) > 0 {
+		e.md = metadata.Pairs(kv...)
+	}
+	return e, nil
 }
 
 func (e *grpcExporter) export(parent context.Context, body []byte) exportResult {
 	ctx, cancel := context.WithTimeout(parent, callTimeout)
 	defer cancel()
+	if e.md != nil {
+		ctx = metadata.NewOutgoingContext(ctx, e.md)
+	}
 	var resp []byte
 	err := e.conn.Invoke(ctx, ExportMethod, body, &resp, grpc.ForceCodecV2(RawCodec{}))
 	if err != nil {
@@ -122,14 +142,18 @@ type httpExporter struct {
 	client *http.Client
 }
 
-func newHTTPExporter(url string, conns int) *httpExporter {
+func newHTTPExporter(url string, conns int, cf *tlsconfig.ClientFlags) (*httpExporter, error) {
 	tr := &http.Transport{
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &httpExporter{url: url, client: &http.Client{Transport: tr, Timeout: callTimeout}}
+	rt, err := cf.Transport(tr)
+	if err != nil {
+		return nil, err
+	}
+	return &httpExporter{url: url, client: &http.Client{Transport: rt, Timeout: callTimeout}}, nil
 }
 
 func (e *httpExporter) export(ctx context.Context, body []byte) exportResult {

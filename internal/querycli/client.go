@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"unicode/utf8"
+
+	"github.com/clew-dev/clew/internal/tlsconfig"
 )
 
 // maxAnswer bounds the body read from the server. A search of 1000 traces
@@ -24,8 +26,28 @@ const maxAnswer = 256 << 20
 // maxMessage bounds the part of an error body quoted in a message.
 const maxMessage = 2048
 
-// httpClient sends the queries; the context bounds each one (--timeout).
-var httpClient = &http.Client{}
+// newHTTPClient returns the client that sends the queries, with the TLS,
+// token and tenant of the connection flags; the context bounds each query
+// (--timeout).
+func newHTTPClient(cf *tlsconfig.ClientFlags) (*http.Client, error) {
+	if err := cf.Validate(); err != nil {
+		return nil, err
+	}
+	rt, err := cf.Transport(nil)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: rt}, nil
+}
+
+// withScheme makes an http:// address https:// when TLS is on (--tls and
+// the other --tls-* flags), so that --tls works with the default --addr.
+func withScheme(cf *tlsconfig.ClientFlags, addr string) string {
+	if rest, ok := strings.CutPrefix(addr, "http://"); ok && cf.Enabled() {
+		return "https://" + rest
+	}
+	return addr
+}
 
 // get sends GET base+path?params and returns the body of a 200 answer.
 // Every other outcome is an error worded for the user: the server's own
@@ -37,7 +59,7 @@ func get(ctx context.Context, o *options, path string, params url.Values) ([]byt
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "clew-query")
-	resp, err := httpClient.Do(req)
+	resp, err := o.client.Do(req)
 	if err != nil {
 		return nil, transportError(ctx, o, err)
 	}

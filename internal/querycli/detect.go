@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/tlsconfig"
 )
 
 const anomaliesUsage = `Usage: clew anomalies [flags]
@@ -41,6 +42,7 @@ type cliOptions struct {
 	since   string
 	output  string
 	timeout time.Duration
+	client  *http.Client
 }
 
 func parseCLI(name, usage string, args []string, stderr io.Writer) (*cliOptions, error) {
@@ -54,6 +56,8 @@ func parseCLI(name, usage string, args []string, stderr io.Writer) (*cliOptions,
 	since := fs.String("since", "1h", "list what happened in this last `duration`")
 	output := fs.String("o", "text", "output: text (a report) or json (the server's answer)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up waiting for the answer after this long")
+	var conn tlsconfig.ClientFlags
+	conn.Register(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -77,7 +81,11 @@ func parseCLI(name, usage string, args []string, stderr io.Writer) (*cliOptions,
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("--addr %q: want a URL such as %s", *addr, DefaultAddr)
 	}
-	return &cliOptions{base: a, since: *since, output: *output, timeout: *timeout}, nil
+	client, err := newHTTPClient(&conn)
+	if err != nil {
+		return nil, err
+	}
+	return &cliOptions{base: withScheme(&conn, a), since: *since, output: *output, timeout: *timeout, client: client}, nil
 }
 
 // fetch gets path from the server; a non-2xx answer becomes an error with
@@ -89,7 +97,7 @@ func (o *cliOptions) fetch(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := o.client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("ask clew at %s: %w (is it running? --addr)", o.base, err)
 	}

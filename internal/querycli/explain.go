@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/tlsconfig"
 )
 
 const explainUsage = `Usage: clew explain [flags] <trace-id>
@@ -48,6 +49,8 @@ func ExplainMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	since := fs.String("since", "", "take the cohort from this long before now (default: the server's, 24h)")
 	cohort := fs.Int("cohort", 0, "the number of cohort traces (default: the server's, 50)")
 	timeout := fs.Duration("timeout", time.Minute, "give up waiting for the answer after this long")
+	var conn tlsconfig.ClientFlags
+	conn.Register(fs, true)
 	var positional []string
 	rest := args
 	for {
@@ -72,7 +75,11 @@ func ExplainMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *timeout <= 0 {
 		return fmt.Errorf("--timeout %s: want a positive duration", *timeout)
 	}
-	base, err := url.Parse(strings.TrimRight(*addr, "/"))
+	client, err := newHTTPClient(&conn)
+	if err != nil {
+		return err
+	}
+	base, err := url.Parse(withScheme(&conn, strings.TrimRight(*addr, "/")))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return fmt.Errorf("--addr %q: want a URL such as %s", *addr, DefaultAddr)
 	}
@@ -89,7 +96,7 @@ func ExplainMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	body, err := fetchExplanation(ctx, u, base.String(), *timeout)
+	body, err := fetchExplanation(ctx, client, u, base.String(), *timeout)
 	if err != nil {
 		return err
 	}
@@ -110,14 +117,14 @@ func ExplainMain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // fetchExplanation gets the explanation at u; addr names the server in
 // messages.
-func fetchExplanation(ctx context.Context, u, addr string, timeout time.Duration) ([]byte, error) {
+func fetchExplanation(ctx context.Context, client *http.Client, u, addr string, timeout time.Duration) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "clew-explain")
-	resp, err := httpClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		switch {
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):

@@ -3,9 +3,10 @@
 // its query port (docs/api.md, "Tempo API"), and prints the matching traces,
 // or the series of a metrics query, as a table or as the server's JSON.
 //
-// It is a client only. It imports no other clew package: everything it
-// knows about the server is the documented HTTP API, so it behaves exactly
-// as Grafana does against the same clew.
+// It is a client only: everything it knows about the server is the
+// documented HTTP API, so it behaves exactly as Grafana does against the
+// same clew. Every command takes the connection flags of
+// internal/tlsconfig (--tls, --tls-ca-file, --token, --tenant, ...).
 package querycli
 
 import (
@@ -15,11 +16,14 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clew-dev/clew/internal/tlsconfig"
 )
 
 // DefaultAddr is the query address of a clew started with default flags.
@@ -54,6 +58,8 @@ type options struct {
 	// step is the metrics step; zero lets the server choose.
 	step    time.Duration
 	timeout time.Duration
+	// client sends the requests (TLS, token, tenant).
+	client *http.Client
 }
 
 // Main runs `clew query` with the arguments after the subcommand name,
@@ -113,6 +119,8 @@ func parseArgs(args []string, stderr io.Writer, now time.Time) (*options, error)
 	end := fs.String("end", "", "end of the range: RFC 3339 or Unix seconds (default now)")
 	step := fs.String("step", "", "metrics: the step between points, a duration (15s) or seconds (default: the server's choice, a hundredth of the range and at least 1s)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up waiting for the answer after this long")
+	var conn tlsconfig.ClientFlags
+	conn.Register(fs, true)
 
 	var positional []string
 	rest := args
@@ -149,6 +157,10 @@ func parseArgs(args []string, stderr io.Writer, now time.Time) (*options, error)
 
 	var err error
 	if o.addr, o.base, err = parseAddr(*addr); err != nil {
+		return nil, err
+	}
+	o.addr, o.base = withScheme(&conn, o.addr), withScheme(&conn, o.base)
+	if o.client, err = newHTTPClient(&conn); err != nil {
 		return nil, err
 	}
 	if o.output != OutputTable && o.output != OutputJSON {
