@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/auth"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/jaeger"
@@ -260,11 +261,23 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 	}
 
 	core := ingest.NewCore(cfg.Ingest, cfg.Tenant, ts, log, p.reg) // every receiver goes through it
-	p.tenant = tenant.NewResolver(tenant.Config{Multi: cfg.Multitenancy, Single: cfg.Tenant, Default: cfg.DefaultTenant}, p.reg)
+	tcfg := tenant.Config{Multi: cfg.Multitenancy, Single: cfg.Tenant, Default: cfg.DefaultTenant}
+	if cfg.Auth.Enabled() {
+		a, err := auth.New(cfg.Auth, log, p.reg)
+		if err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		opened = append(opened, component{name: "auth", stop: func(context.Context) error { return a.Close() }})
+		tcfg.Auth = authorizer{a}
+	}
+	p.tenant = tenant.NewResolver(tcfg, p.reg)
 
 	// Start order: the query server first (stopped last), then what holds
 	// data, and the receivers (stopped first).
 	cs := components{p.queryServer(ts), tenantsC}
+	if tcfg.Auth != nil {
+		cs = append(cs, opened[len(opened)-1]) // auth, stopped after the receivers
+	}
 	cs = append(cs, p.receivers(core, ts)...)
 	return cs, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/clew-dev/clew/internal/api"
+	"github.com/clew-dev/clew/internal/auth"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/fsbucket"
@@ -392,4 +393,27 @@ func (ts *tenants) spanMetricsOf(ctx context.Context) (*spanmetrics.Metrics, err
 		return nil, err
 	}
 	return s.sm, nil
+}
+
+// authorizer checks credentials for the tenant resolution
+// (tenant.Authorizer) with the configured tokens and key set.
+type authorizer struct{ a *auth.Authenticator }
+
+func (z authorizer) Authorize(ctx context.Context, authorization, requested string, need tenant.Need) (string, error) {
+	right := auth.Read
+	switch need {
+	case tenant.NeedWrite:
+		right = auth.Write
+	case tenant.NeedAdmin:
+		right = auth.Admin
+	}
+	_, t, err := z.a.Check(ctx, authorization, requested, right)
+	switch {
+	case err == nil:
+		return t, nil
+	case errors.Is(err, auth.ErrForbidden):
+		return "", fmt.Errorf("%w: %w", tenant.ErrForbidden, err)
+	default:
+		return "", fmt.Errorf("%w: %w", tenant.ErrUnauthenticated, err)
+	}
 }

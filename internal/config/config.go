@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/clew-dev/clew/internal/auth"
 	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/ingest"
@@ -81,6 +82,9 @@ type Config struct {
 	Detect detect.Config `yaml:"detect"`
 	// TLS puts TLS on the listeners; off (plain text) by default.
 	TLS TLS `yaml:"tls"`
+	// Auth, when it lists tokens or a JWT key set, requires credentials on
+	// every receiver and query API (docs/operations.md, Authentication).
+	Auth auth.Config `yaml:"auth"`
 }
 
 // TLS is the TLS of each group of listeners.
@@ -222,6 +226,9 @@ func (c *Config) Validate() error {
 		} else if !c.Multitenancy {
 			errs = append(errs, errors.New("default_tenant (--default-tenant) is for multitenancy: set multitenancy: true (--multitenancy), or use tenant without it"))
 		}
+	}
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("auth: %w", err))
 	}
 	if c.MaxTenants < 0 {
 		errs = append(errs, fmt.Errorf("max_tenants must not be negative, got %d", c.MaxTenants))

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/clew-dev/clew/internal/auth"
 )
 
 // tenantTraces is genTraces with every service name prefixed, so that
@@ -210,5 +214,89 @@ func TestTenantIsolation(t *testing.T) {
 	p.stop()
 	p = startClew(t, dir, "--multitenancy", "--zipkin-addr", zipkin)
 	check(p)
+	p.stop()
+}
+
+// authGet and authPost send a request with a bearer token and a tenant
+// header (each left out when "").
+func authDo(t *testing.T, method, u, token, tenant string, body []byte) int {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), method, u, bytes.NewReader(body))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-protobuf")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if tenant != "" {
+		req.Header.Set("X-Scope-OrgID", tenant)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestTenantAuth runs clew with multitenancy and tokens: a token decides
+// its tenant and may not name another, rights gate writes, reads and the
+// admin endpoints (pprof included), and a missing or unknown token is
+// refused.
+func TestTenantAuth(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "clew.yaml")
+	yaml := "multitenancy: true\nauth:\n  tokens:\n" +
+		"    - {name: a, sha256: " + auth.HashToken("token-a") + ", tenant: team-a, rights: [write, read]}\n" +
+		"    - {name: b, sha256: " + auth.HashToken("token-b") + ", tenant: team-b, rights: [write, read]}\n" +
+		"    - {name: ops, sha256: " + auth.HashToken("token-ops") + ", tenants: ['*'], rights: [read, admin]}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startClew(t, filepath.Join(dir, "data"), "--config", cfg)
+	m := ptraceotlp.NewExportRequestFromTraces(tenantTraces("alpha-", 1, 2))
+	body, _ := m.MarshalProto()
+	otlp := "http://" + p.otlpHTTP + "/v1/traces"
+	for _, c := range []struct {
+		name, method, u, token, tenant string
+		body                           []byte
+		want                           int
+	}{
+		{"write without token", "POST", otlp, "", "team-a", body, 401},
+		{"write with unknown token", "POST", otlp, "nope", "team-a", body, 401},
+		{"write to another tenant", "POST", otlp, "token-b", "team-a", body, 403},
+		{"write without the right", "POST", otlp, "token-ops", "team-a", body, 403},
+		{"write", "POST", otlp, "token-a", "", body, 200},
+		{"read without token", "GET", p.url("/api/v1/services"), "", "team-a", nil, 401},
+		{"read another tenant", "GET", p.url("/api/v1/services"), "token-b", "team-a", nil, 403},
+		{"flush without admin", "POST", p.url("/api/v1/admin/flush"), "token-a", "", nil, 403},
+		{"flush as operator", "POST", p.url("/api/v1/admin/flush"), "token-ops", "team-a", nil, 200},
+		{"pprof without token", "GET", p.url("/debug/pprof/"), "", "", nil, 401},
+		{"pprof without admin", "GET", p.url("/debug/pprof/"), "token-a", "", nil, 403},
+		{"pprof as operator", "GET", p.url("/debug/pprof/"), "token-ops", "team-a", nil, 200},
+		{"health needs nothing", "GET", p.url("/readyz"), "", "", nil, 200},
+	} {
+		if got := authDo(t, c.method, c.u, c.token, c.tenant, c.body); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+	// The token's tenant holds the spans; the other token's does not.
+	for _, c := range []struct{ token, tenant, want string }{{"token-a", "", "alpha-"}, {"token-ops", "team-a", "alpha-"}, {"token-b", "", ""}} {
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", p.url("/api/v1/services"), nil)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		if c.tenant != "" {
+			req.Header.Set("X-Scope-OrgID", c.tenant)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.Contains(string(b), "alpha-") != (c.want != "") {
+			t.Errorf("services with %s (tenant %q): %d %s", c.token, c.tenant, resp.StatusCode, b)
+		}
+	}
 	p.stop()
 }
