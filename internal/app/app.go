@@ -30,6 +30,7 @@ import (
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/jaeger"
 	"github.com/clew-dev/clew/internal/jaegeringest"
+	"github.com/clew-dev/clew/internal/overrides"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/spanmetrics"
 	"github.com/clew-dev/clew/internal/store"
@@ -202,6 +203,8 @@ type process struct {
 	lns   map[string]net.Listener // by the listener's YAML key; absent when off
 	// tenant finds the tenant of every request on every listener.
 	tenant *tenant.Resolver
+	// overrides holds the per-tenant limits; nil when none is configured.
+	overrides *overrides.Overrides
 
 	tlsConfs   map[tlsconfig.Server]*tls.Config // by settings, shared by a group's listeners (tls.go)
 	tlsMetrics *tlsconfig.Metrics
@@ -271,10 +274,25 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 		tcfg.Auth = authorizer{a}
 	}
 	p.tenant = tenant.NewResolver(tcfg, p.reg)
+	// Per-tenant limits: the receivers refuse a tenant over its rate, and
+	// GET /api/v1/limits shows each tenant its limits and hits.
+	if cfg.Overrides.Enabled() {
+		ov, err := overrides.New(cfg.Overrides.Defaults, cfg.Overrides.File, p.reg, overrides.Options{
+			Interval: time.Duration(cfg.Overrides.ReloadInterval), Logger: log, MaxTenants: cfg.MaxTenants, DefaultTenant: cfg.Tenant})
+		if err != nil {
+			return nil, fmt.Errorf("overrides: %w", err)
+		}
+		core.SetLimiter(ov)
+		p.overrides = ov
+	}
 
 	// Start order: the query server first (stopped last), then what holds
 	// data, and the receivers (stopped first).
 	cs := components{p.queryServer(ts), tenantsC}
+	if p.overrides != nil {
+		octx, stop := context.WithCancel(context.Background())
+		cs = append(cs, component{name: "overrides", start: func() { go p.overrides.Run(octx) }, stop: func(context.Context) error { stop(); return nil }})
+	}
 	if tcfg.Auth != nil {
 		cs = append(cs, opened[len(opened)-1]) // auth, stopped after the receivers
 	}
@@ -310,6 +328,9 @@ func (p *process) queryServer(ts *tenants) component {
 	tapi := tempo.New(ts, log)
 	tapi.SetLimits(cfg.Query)
 	tapi.Register(mux, "/tempo")
+	if p.overrides != nil {
+		mux.Handle("GET /api/v1/limits", p.overrides.Handler())
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.reg, promhttp.HandlerOpts{Registry: p.reg, EnableOpenMetrics: true}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -398,7 +419,8 @@ func queryNeed(r *http.Request) (tenant.Need, bool) {
 	case path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/" || path == "/index.txt" ||
 		path == strings.TrimSuffix(webui.Prefix, "/") || strings.HasPrefix(path, webui.Prefix):
 		return 0, false
-	case strings.HasPrefix(path, "/api/v1/admin/") || strings.HasPrefix(path, "/debug/pprof"):
+	case strings.HasPrefix(path, "/api/v1/admin/") || strings.HasPrefix(path, "/debug/pprof") ||
+		(path == "/api/v1/limits" && r.URL.Query().Get("all") != ""):
 		return tenant.NeedAdmin, true
 	}
 	return tenant.NeedRead, true

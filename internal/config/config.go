@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -18,6 +19,7 @@ import (
 	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/ingest"
+	"github.com/clew-dev/clew/internal/overrides"
 	"github.com/clew-dev/clew/internal/spanmetrics"
 	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/storeconfig"
@@ -85,6 +87,10 @@ type Config struct {
 	// Auth, when it lists tokens or a JWT key set, requires credentials on
 	// every receiver and query API (docs/operations.md, Authentication).
 	Auth auth.Config `yaml:"auth"`
+	// Overrides are the per-tenant limits: Defaults for every tenant and a
+	// File of per-tenant values, reloaded without a restart
+	// (docs/operations.md, Per-tenant limits).
+	Overrides Overrides `yaml:"overrides"`
 }
 
 // TLS is the TLS of each group of listeners.
@@ -106,6 +112,22 @@ func (c *Config) ListenerTLS(key string) tlsconfig.Server {
 		return c.TLS.Query
 	}
 	return c.TLS.Ingest
+}
+
+// Overrides configures the per-tenant limits.
+type Overrides struct {
+	// File is the overrides file (Tempo's runtime-overrides shape); empty:
+	// none.
+	File string `yaml:"file"`
+	// Defaults apply to every tenant the file does not override.
+	Defaults overrides.Limits `yaml:"defaults"`
+	// ReloadInterval is how often the file is checked for changes.
+	ReloadInterval Duration `yaml:"reload_interval"`
+}
+
+// Enabled reports whether any per-tenant limit is configured.
+func (o Overrides) Enabled() bool {
+	return o.File != "" || !reflect.DeepEqual(o.Defaults, overrides.Limits{})
 }
 
 // Duration is a time.Duration that reads "30s" from YAML.
@@ -226,6 +248,12 @@ func (c *Config) Validate() error {
 		} else if !c.Multitenancy {
 			errs = append(errs, errors.New("default_tenant (--default-tenant) is for multitenancy: set multitenancy: true (--multitenancy), or use tenant without it"))
 		}
+	}
+	if err := c.Overrides.Defaults.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("overrides.defaults: %w", err))
+	}
+	if c.Overrides.ReloadInterval < 0 {
+		errs = append(errs, errors.New("overrides.reload_interval must not be negative"))
 	}
 	if err := c.Auth.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("auth: %w", err))

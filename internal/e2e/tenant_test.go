@@ -300,3 +300,81 @@ func TestTenantAuth(t *testing.T) {
 	}
 	p.stop()
 }
+
+// TestTenantRateLimit runs clew with an overrides file: a tenant over its
+// ingestion rate gets 429 with Retry-After while another tenant's writes
+// and reads go on, and a raised limit applies without a restart.
+func TestTenantRateLimit(t *testing.T) {
+	dir := t.TempDir()
+	ovPath := filepath.Join(dir, "overrides.yaml")
+	write := func(rate int) {
+		t.Helper()
+		s := fmt.Sprintf("overrides:\n  team-slow:\n    ingestion_rate_spans: %d\n    ingestion_burst_spans: %d\n", rate, rate)
+		if err := os.WriteFile(ovPath+".tmp", []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(ovPath+".tmp", ovPath); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(10)
+	cfg := filepath.Join(dir, "clew.yaml")
+	if err := os.WriteFile(cfg, []byte("multitenancy: true\noverrides:\n  file: "+ovPath+"\n  reload_interval: 100ms\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startClew(t, filepath.Join(dir, "data"), "--config", cfg)
+	body, _ := ptraceotlp.NewExportRequestFromTraces(tenantTraces("slow-", 1, 2)).MarshalProto() // 6 spans
+	otlp := "http://" + p.otlpHTTP + "/v1/traces"
+	post := func(tenant string) (int, string) {
+		req, _ := http.NewRequestWithContext(context.Background(), "POST", otlp, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		req.Header.Set("X-Scope-OrgID", tenant)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	if code, _ := post("team-slow"); code != 200 {
+		t.Fatalf("first request within the burst: %d", code)
+	}
+	code, retry := post("team-slow")
+	if code != 429 || retry == "" {
+		t.Fatalf("second request over the rate: %d, Retry-After %q; want 429 with a Retry-After", code, retry)
+	}
+	for i := 0; i < 20; i++ {
+		if code, _ := post("team-fast"); code != 200 {
+			t.Fatalf("team-fast request %d: %d; another tenant's limit must not touch it", i, code)
+		}
+	}
+	if code, b := tenantGet(t, p.url("/api/v1/limits"), "team-slow"); code != 200 || !strings.Contains(b, "ingestion_rate_spans") {
+		t.Errorf("GET /api/v1/limits: %d %s", code, b)
+	}
+	code, b := tenantGet(t, p.url("/metrics"), "")
+	if code != 200 || !strings.Contains(b, `clew_tenant_limit_hits_total{limit="ingestion_rate_spans",tenant="team-slow"}`) {
+		t.Errorf("/metrics lacks the tenant's limit hits")
+	}
+	// Raise the limit: it applies without a restart.
+	write(100000)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := post("team-slow")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the raised limit did not apply within 10s: %d", code)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// 120 spans at once: far over the old burst of 10, so only the new
+	// limit lets them all in.
+	for i := 0; i < 20; i++ {
+		if code, _ := post("team-slow"); code != 200 {
+			t.Fatalf("team-slow request %d after the raise: %d", i, code)
+		}
+	}
+	p.stop()
+}

@@ -56,6 +56,7 @@ const (
 	ReasonOverloaded          = "overloaded"             // the in-flight budget is full: 429 / RESOURCE_EXHAUSTED
 	ReasonStoreOverloaded     = "store_overloaded"       // the store asked to retry: 429 / RESOURCE_EXHAUSTED
 	ReasonStoreError          = "store_error"            // the store failed: 503 / UNAVAILABLE
+	ReasonTenantRateLimited   = "tenant_rate_limited"    // the tenant is over its ingestion rate: 429 / RESOURCE_EXHAUSTED
 	ReasonCancelled           = "cancelled"              // the sender went away before the spans were durable: 503
 )
 
@@ -112,6 +113,28 @@ type Outcome struct {
 	Stored, Rejected int
 	// Result is what the limits changed, when the request was decoded.
 	Result otlp.Result
+	// RetryAfter, when set, is the wait to tell the sender instead of the
+	// configured retry_after (a tenant's rate limit knows it).
+	RetryAfter time.Duration
+}
+
+// Limiter bounds each tenant's ingestion rate (internal/overrides).
+// AllowIngest reports whether a request of spans spans and bytes bytes of
+// tenant may be stored now and, when not, how long to wait.
+type Limiter interface {
+	AllowIngest(tenant string, spans, bytes int) (retryAfter time.Duration, ok bool)
+}
+
+// SetLimiter makes every request pass l before it is stored; nil (the
+// default) limits nothing. Call it before serving.
+func (c *Core) SetLimiter(l Limiter) { c.lim = l }
+
+// retryAfter is the wait told to the sender of o.
+func (c *Core) retryAfter(o Outcome) time.Duration {
+	if o.RetryAfter > 0 {
+		return o.RetryAfter
+	}
+	return c.cfg.RetryAfter
 }
 
 // HTTPStatus is the status code of o on an HTTP receiver; ok is the code
@@ -166,6 +189,7 @@ type Core struct {
 	log    *slog.Logger
 	m      *metrics
 	budget *Budget
+	lim    Limiter   // nil: no per-tenant rate limit
 	bufs   sync.Pool // *[]byte
 }
 
@@ -382,6 +406,15 @@ func (r *Request) Store(ctx context.Context, b *span.Batch, res otlp.Result, rec
 	if !ok {
 		tenant = r.c.tenant
 	}
+	if r.c.lim != nil {
+		if wait, ok := r.c.lim.AllowIngest(tenant, len(b.Spans), len(rec)); !ok {
+			o.Kind, o.Reason, o.RetryAfter = Overloaded, ReasonTenantRateLimited, wait
+			o.Msg = fmt.Sprintf("tenant %s is over its ingestion rate (overrides): retry in %s", tenant, wait.Round(time.Millisecond))
+			r.c.m.spansLost(r.proto, o.Reason, len(b.Spans))
+			r.count(o)
+			return o
+		}
+	}
 	err := r.c.app.Append(ctx, tenant, rec, b)
 	switch {
 	case err == nil:
@@ -411,7 +444,7 @@ func (c *Core) GRPCError(o Outcome) error {
 	}
 	st := status.New(code, o.Msg)
 	if o.Retry() {
-		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(c.cfg.RetryAfter)}); err == nil {
+		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(c.retryAfter(o))}); err == nil {
 			st = d
 		}
 	}
@@ -424,7 +457,7 @@ func (c *Core) SetRetryAfter(w http.ResponseWriter, o Outcome) {
 	if !o.Retry() {
 		return
 	}
-	secs := int(c.cfg.RetryAfter.Round(time.Second) / time.Second)
+	secs := int((c.retryAfter(o) + time.Second - 1) / time.Second) // rounded up
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 }
 
