@@ -254,7 +254,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch {
 	case embedded && conn.Set():
-		return fmt.Errorf("%w: --tls, --tls-* , --token and --tenant apply to --otlp-endpoint (the embedded clew is reached in plain text)", errUsage)
+		return fmt.Errorf("%w: --tls, --tls-*, --token and --tenant apply to --otlp-endpoint (the embedded clew is reached in plain text)", errUsage)
 	case embedded && (cfg.TLS.Ingest.Enabled() || cfg.TLS.Query.Enabled()):
 		return fmt.Errorf("%w: the embedded clew of clew demo runs without TLS: remove tls: from the configuration file, or run clew serve and point --otlp-endpoint at it", errUsage)
 	case !embedded:
