@@ -361,7 +361,7 @@ func (p *process) queryServer(ts *tenants) component {
 		}
 		index(w, r)
 	})
-	srv := newHTTPServer(withGRPC(queryGRPC, p.tenant.HTTP(queryNeed, mux)))
+	srv := newHTTPServer(withGRPC(queryGRPC, p.tenant.HTTP(queryNeed, limitQueries(p.overrides, mux))))
 	ln := p.lns[config.KeyHTTP]
 	return component{name: "query HTTP", serve: func() error { return srv.Serve(ln) }, stop: func(ctx context.Context) error {
 		shutdownGRPC(ctx, queryGRPC)

@@ -20,7 +20,9 @@ import (
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/fsbucket"
+	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/ingest"
+	"github.com/clew-dev/clew/internal/overrides"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/spanmetrics"
@@ -416,4 +418,29 @@ func (z authorizer) Authorize(ctx context.Context, authorization, requested stri
 	default:
 		return "", fmt.Errorf("%w: %w", tenant.ErrUnauthenticated, err)
 	}
+}
+
+// limitQueries admits each tenant's query requests up to its
+// max_concurrent_queries (overrides), refusing the others with 429. Only
+// requests that resolved a tenant (the query APIs) are counted: health,
+// metrics and the UI's files pass. ov nil: no limit.
+func limitQueries(ov *overrides.Overrides, h http.Handler) http.Handler {
+	if ov == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, ok := storage.TenantFrom(r.Context())
+		if !ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		done, err := ov.StartQuery(t)
+		if err != nil {
+			w.Header().Set("Retry-After", "1")
+			httpapi.WriteError(w, http.StatusTooManyRequests, err.Error())
+			return
+		}
+		defer done()
+		h.ServeHTTP(w, r)
+	})
 }
