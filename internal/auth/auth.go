@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // Errors of Authenticate and Authorize; the messages they are wrapped in say
@@ -54,11 +56,6 @@ var (
 // accepts; a longer one is ErrBadCredentials without being decoded or
 // hashed. JWTs of real identity providers are well under it.
 const MaxAuthorizationLength = 8 << 10
-
-// maxTenantLength and the tenant charset follow internal/storage's rule for
-// tenant IDs (as Cortex, Mimir and Tempo bound them); repeated here so that
-// the package imports nothing of clew.
-const maxTenantLength = 150
 
 // Right is one thing a principal may do.
 type Right uint8
@@ -203,27 +200,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// validateTenant checks a tenant ID of the configuration.
-func validateTenant(id string) error {
-	switch {
-	case id == "":
-		return errors.New("empty tenant")
-	case len(id) > maxTenantLength:
-		return fmt.Errorf("tenant of %d characters, at most %d", len(id), maxTenantLength)
-	case id == "." || id == "..":
-		return fmt.Errorf("tenant %q is not allowed", id)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!-_.*'()", c) >= 0:
-		default:
-			return fmt.Errorf("tenant %q: character %q at %d (allowed: letters, digits and !-_.*'())", id, rune(c), i)
-		}
-	}
-	return nil
-}
+// validateTenant checks a tenant ID of the configuration by the rule of
+// every tenant ID (storage.ValidateTenant).
+func validateTenant(id string) error { return storage.ValidateTenant(id) }
 
 // entry is a compiled token.
 type entry struct {
