@@ -265,12 +265,14 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 
 	core := ingest.NewCore(cfg.Ingest, cfg.Tenant, ts, log, p.reg) // every receiver goes through it
 	tcfg := tenant.Config{Multi: cfg.Multitenancy, Single: cfg.Tenant, Default: cfg.DefaultTenant}
+	var authC component // the key set's refresh; nothing to stop without auth
 	if cfg.Auth.Enabled() {
 		a, err := auth.New(cfg.Auth, log, p.reg)
 		if err != nil {
 			return nil, fmt.Errorf("auth: %w", err)
 		}
-		opened = append(opened, component{name: "auth", stop: func(context.Context) error { return a.Close() }})
+		authC = component{name: "auth", stop: func(context.Context) error { return a.Close() }}
+		opened = append(opened, authC)
 		tcfg.Auth = authorizer{a}
 	}
 	p.tenant = tenant.NewResolver(tcfg, p.reg)
@@ -286,15 +288,13 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 		p.overrides = ov
 	}
 
-	// Start order: the query server first (stopped last), then what holds
-	// data, and the receivers (stopped first).
-	cs := components{p.queryServer(ts), tenantsC}
+	// Start order: authentication first (stopped last: every server checks
+	// credentials until it stops), the query server (stopped after the
+	// rest), then what holds data, and the receivers (stopped first).
+	cs := components{authC, p.queryServer(ts), tenantsC}
 	if p.overrides != nil {
 		octx, stop := context.WithCancel(context.Background())
 		cs = append(cs, component{name: "overrides", start: func() { go p.overrides.Run(octx) }, stop: func(context.Context) error { stop(); return nil }})
-	}
-	if tcfg.Auth != nil {
-		cs = append(cs, opened[len(opened)-1]) // auth, stopped after the receivers
 	}
 	cs = append(cs, p.receivers(core, ts)...)
 	return cs, nil

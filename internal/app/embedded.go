@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/thanos-io/objstore"
 
 	"github.com/clew-dev/clew/internal/fsbucket"
 	"github.com/clew-dev/clew/internal/span"
@@ -41,12 +42,32 @@ func openStore(ctx context.Context, cfg storeconfig.Config, tenant, dir string, 
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	// The durable bucket keeps the filesystem bucket's layout: data
-	// directories written before it are read as they are.
+	bkt, err := openBucket(dir, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	db, err := openTenantStore(ctx, cfg, bkt, tenant, dir, log, reg)
+	if err != nil {
+		bkt.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// openBucket opens the durable local bucket of the blocks under dir. It
+// keeps the filesystem bucket's layout: data directories written before it
+// are read as they are.
+func openBucket(dir string, log *slog.Logger, reg prometheus.Registerer) (objstore.Bucket, error) {
 	bkt, err := fsbucket.Open(filepath.Join(dir, "blocks"), fsbucket.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("open block bucket: %w", err)
 	}
+	return bkt, nil
+}
+
+// openTenantStore opens one tenant's store on bkt, with its write-ahead
+// log in dir/wal/<tenant>. The store labels its metrics by tenant itself.
+func openTenantStore(ctx context.Context, cfg storeconfig.Config, bkt objstore.Bucket, tenant, dir string, log *slog.Logger, reg prometheus.Registerer) (*store.DB, error) {
 	db, err := store.Open(ctx, cfg, store.Options{
 		Tenant:     tenant,
 		WALDir:     filepath.Join(dir, "wal", tenant),
@@ -55,8 +76,7 @@ func openStore(ctx context.Context, cfg storeconfig.Config, tenant, dir string, 
 		Registerer: reg,
 	})
 	if err != nil {
-		bkt.Close()
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, fmt.Errorf("open store of tenant %s: %w", tenant, err)
 	}
 	return db, nil
 }

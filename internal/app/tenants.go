@@ -19,7 +19,6 @@ import (
 	"github.com/clew-dev/clew/internal/auth"
 	"github.com/clew-dev/clew/internal/config"
 	"github.com/clew-dev/clew/internal/detect"
-	"github.com/clew-dev/clew/internal/fsbucket"
 	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/overrides"
@@ -85,9 +84,9 @@ type tenants struct {
 // openTenants opens the shared bucket and the stacks of the tenants that
 // already have data (only the configured tenant without multitenancy).
 func openTenants(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*tenants, error) {
-	bkt, err := fsbucket.Open(filepath.Join(cfg.DataDir, "blocks"), fsbucket.Options{Logger: log, Registerer: reg})
+	bkt, err := openBucket(cfg.DataDir, log, reg)
 	if err != nil {
-		return nil, fmt.Errorf("open block bucket: %w", err)
+		return nil, err
 	}
 	ts := &tenants{cfg: cfg, log: log, reg: reg, bkt: bkt, multi: cfg.Multitenancy, m: map[string]*stack{}}
 	names := []string{cfg.Tenant}
@@ -193,15 +192,9 @@ func (ts *tenants) open(ctx context.Context, name string) (*stack, error) {
 		log = log.With("tenant", name)
 	}
 	start := time.Now()
-	db, err := store.Open(ctx, cfg.Store, store.Options{
-		Tenant:     name,
-		WALDir:     filepath.Join(cfg.DataDir, "wal", name),
-		Bucket:     ts.bkt,
-		Logger:     log,
-		Registerer: ts.reg, // the store labels its metrics by tenant itself
-	})
+	db, err := openTenantStore(ctx, cfg.Store, ts.bkt, name, cfg.DataDir, log, ts.reg)
 	if err != nil {
-		return nil, fmt.Errorf("open store of tenant %s: %w", name, err)
+		return nil, err
 	}
 	log.Info("store open", "data_dir", cfg.DataDir, "tenant", name, "took", time.Since(start))
 	s := &stack{name: name, db: db, mux: http.NewServeMux()}
@@ -382,7 +375,7 @@ func (ts *tenants) Stats(ctx context.Context) storage.Stats {
 func (ts *tenants) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, err := ts.of(r.Context())
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	s.mux.ServeHTTP(w, r)
