@@ -358,16 +358,30 @@ func TestTenantRateLimit(t *testing.T) {
 	}
 	// Raise the limit: it applies without a restart.
 	write(100000)
+	// Wait until the reload shows in the tenant's limits: a request
+	// accepted meanwhile proves nothing, since the old bucket refills too.
 	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, b := tenantGet(t, p.url("/api/v1/limits"), "team-slow")
+		if code == 200 && strings.Contains(b, `"ingestion_rate_spans":100000`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the raised limit did not apply within 10s: %d %s", code, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The bucket keeps the tokens it had (a few, at the old rate), so the
+	// first request may wait for them, briefly at the new rate.
 	for {
 		code, _ := post("team-slow")
 		if code == 200 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the raised limit did not apply within 10s: %d", code)
+			t.Fatalf("no request accepted at the raised limit within 10s: %d", code)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	// 120 spans at once: far over the old burst of 10, so only the new
 	// limit lets them all in.
