@@ -321,11 +321,13 @@ func (o *Overrides) check(force bool) error {
 	if err != nil {
 		return o.fail(err, true)
 	}
-	o.cur.Store(&p)
+	// Count the reload before publishing it: whoever sees the new limits
+	// also sees the reload on /metrics.
 	o.lastErr = ""
 	o.lastSuccess = o.opts.Now()
 	o.reloads.WithLabelValues("success").Inc()
 	o.lastSuccessG.Set(float64(o.lastSuccess.UnixNano()) / 1e9)
+	o.cur.Store(&p)
 	o.log.Info("overrides loaded", "file", o.path, "tenants", len(p.Tenants))
 	return nil
 }
