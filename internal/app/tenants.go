@@ -72,6 +72,7 @@ type tenants struct {
 	reg   prometheus.Registerer
 	bkt   objstore.Bucket
 	multi bool
+	ov    *overrides.Overrides // nil: no per-tenant overrides
 
 	mu     sync.RWMutex
 	m      map[string]*stack
@@ -83,12 +84,12 @@ type tenants struct {
 
 // openTenants opens the shared bucket and the stacks of the tenants that
 // already have data (only the configured tenant without multitenancy).
-func openTenants(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*tenants, error) {
+func openTenants(ctx context.Context, cfg config.Config, ov *overrides.Overrides, log *slog.Logger, reg prometheus.Registerer) (*tenants, error) {
 	bkt, err := openBucket(cfg.DataDir, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	ts := &tenants{cfg: cfg, log: log, reg: reg, bkt: bkt, multi: cfg.Multitenancy, m: map[string]*stack{}}
+	ts := &tenants{cfg: cfg, log: log, reg: reg, bkt: bkt, multi: cfg.Multitenancy, ov: ov, m: map[string]*stack{}}
 	names := []string{cfg.Tenant}
 	if ts.multi {
 		if names, err = ts.onDisk(ctx); err != nil {
@@ -192,7 +193,21 @@ func (ts *tenants) open(ctx context.Context, name string) (*stack, error) {
 		log = log.With("tenant", name)
 	}
 	start := time.Now()
-	db, err := openTenantStore(ctx, cfg.Store, ts.bkt, name, cfg.DataDir, log, ts.reg)
+	var retention func() time.Duration // the tenant's overrides, read at every run
+	smCfg := cfg.SpanMetrics
+	if ts.ov != nil {
+		retention = func() time.Duration { return ts.ov.For(name).Retention.Std() }
+		// Span-metric dimensions and series cap are the tenant's as its
+		// stack opens (a reload applies to them at the next start).
+		lim := ts.ov.For(name)
+		if lim.SpanMetricsDimensions != nil {
+			smCfg.Dimensions = lim.SpanMetricsDimensions
+		}
+		if lim.SpanMetricsMaxSeries > 0 {
+			smCfg.MaxSeries = lim.SpanMetricsMaxSeries
+		}
+	}
+	db, err := openTenantStore(ctx, cfg.Store, ts.bkt, name, cfg.DataDir, retention, log, ts.reg)
 	if err != nil {
 		return nil, err
 	}
@@ -200,10 +215,14 @@ func (ts *tenants) open(ctx context.Context, name string) (*stack, error) {
 	s := &stack{name: name, db: db, mux: http.NewServeMux()}
 	// Span metrics and the service graph, with their history beside the
 	// blocks and the same retention.
-	if cfg.SpanMetrics.Enabled {
-		s.sm, err = spanmetrics.Open(cfg.SpanMetrics, spanmetrics.Options{
+	if smCfg.Enabled {
+		smRetention := cfg.Store.Retention
+		if retention != nil && retention() > 0 {
+			smRetention = retention()
+		}
+		s.sm, err = spanmetrics.Open(smCfg, spanmetrics.Options{
 			Dir:        filepath.Join(cfg.DataDir, "spanmetrics", name),
-			Retention:  cfg.Store.Retention,
+			Retention:  smRetention,
 			Logger:     log,
 			Registerer: reg,
 		})
@@ -279,7 +298,7 @@ func (ts *tenants) Append(ctx context.Context, name string, rec []byte, b *span.
 // The read contract, by the tenant in the context.
 
 func (ts *tenants) Search(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
-	s, err := ts.of(ctx)
+	s, q, err := ts.searchOf(ctx, q)
 	if err != nil {
 		return storage.SearchResult{}, err
 	}
@@ -287,11 +306,38 @@ func (ts *tenants) Search(ctx context.Context, q *search.Query, limit int, after
 }
 
 func (ts *tenants) SearchPage(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
-	s, err := ts.of(ctx)
+	s, q, err := ts.searchOf(ctx, q)
 	if err != nil {
 		return storage.SearchResult{}, err
 	}
 	return s.db.SearchPage(ctx, q, limit, after)
+}
+
+// searchOf returns the stack of the tenant ctx carries and q within the
+// tenant's max_search_duration: an open end is bounded by now, an open
+// start by the limit (the most recent max_search_duration is searched, as
+// the limit allows), and a range longer than the limit is refused with an
+// error wrapping storage.ErrQueryRefused.
+func (ts *tenants) searchOf(ctx context.Context, q *search.Query) (*stack, *search.Query, error) {
+	s, err := ts.of(ctx)
+	if err != nil || ts.ov == nil {
+		return s, q, err
+	}
+	limit := ts.ov.For(s.name).MaxSearchDuration.Std()
+	if limit <= 0 {
+		return s, q, nil
+	}
+	b := *q
+	if b.End == 0 {
+		b.End = uint64(time.Now().UnixNano())
+	}
+	if b.Start == 0 && b.End > uint64(limit) {
+		b.Start = b.End - uint64(limit)
+	}
+	if err := ts.ov.CheckSearchRange(s.name, time.Unix(0, int64(b.Start)), time.Unix(0, int64(b.End))); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", storage.ErrQueryRefused, err)
+	}
+	return s, &b, nil
 }
 
 func (ts *tenants) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
@@ -303,7 +349,7 @@ func (ts *tenants) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch,
 }
 
 func (ts *tenants) ScanSpans(ctx context.Context, q *search.Query, cols storage.Columns, fn func(*span.Span) bool) error {
-	s, err := ts.of(ctx)
+	s, q, err := ts.searchOf(ctx, q)
 	if err != nil {
 		return err
 	}

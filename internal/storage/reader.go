@@ -2,10 +2,16 @@ package storage
 
 import (
 	"context"
+	"errors"
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 )
+
+// ErrQueryRefused is wrapped by the error of a Reader call that a limit
+// of the tenant refuses (max_search_duration): the caller answers 400 /
+// INVALID_ARGUMENT with the error's text, which names the limit.
+var ErrQueryRefused = errors.New("query refused by a limit of the tenant")
 
 // Reader answers the queries of one tenant's traces: the contract every
 // query front end (the native API, TraceQL, Tempo, Jaeger, Zipkin, the
