@@ -323,21 +323,48 @@ func (ts *tenants) searchOf(ctx context.Context, q *search.Query) (*stack, *sear
 	if err != nil || ts.ov == nil {
 		return s, q, err
 	}
-	limit := ts.ov.For(s.name).MaxSearchDuration.Std()
-	if limit <= 0 {
+	start, end, err := ts.boundRange(s.name, q.Start, q.End)
+	if err != nil {
+		return nil, nil, err
+	}
+	if start == q.Start && end == q.End {
 		return s, q, nil
 	}
 	b := *q
-	if b.End == 0 {
-		b.End = uint64(time.Now().UnixNano())
-	}
-	if b.Start == 0 && b.End > uint64(limit) {
-		b.Start = b.End - uint64(limit)
-	}
-	if err := ts.ov.CheckSearchRange(s.name, time.Unix(0, int64(b.Start)), time.Unix(0, int64(b.End))); err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", storage.ErrQueryRefused, err)
-	}
+	b.Start, b.End = start, end
 	return s, &b, nil
+}
+
+// BoundRange is storage.RangeBounder: the TraceQL engine asks it for a
+// request's whole range before splitting it into windows.
+func (ts *tenants) BoundRange(ctx context.Context, start, end uint64) (uint64, uint64, error) {
+	if ts.ov == nil {
+		return start, end, nil
+	}
+	s, err := ts.of(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ts.boundRange(s.name, start, end)
+}
+
+// boundRange applies the tenant's max_search_duration to a range in Unix
+// nanoseconds (0: open), as searchOf says.
+func (ts *tenants) boundRange(tenant string, start, end uint64) (uint64, uint64, error) {
+	limit := ts.ov.For(tenant).MaxSearchDuration.Std()
+	if limit <= 0 {
+		return start, end, nil
+	}
+	if end == 0 {
+		end = uint64(time.Now().UnixNano())
+	}
+	if start == 0 && end > uint64(limit) {
+		start = end - uint64(limit)
+	}
+	if err := ts.ov.CheckSearchRange(tenant, time.Unix(0, int64(start)), time.Unix(0, int64(end))); err != nil {
+		return 0, 0, fmt.Errorf("%w: %w", storage.ErrQueryRefused, err)
+	}
+	return start, end, nil
 }
 
 func (ts *tenants) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
