@@ -275,7 +275,7 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 	}
 
 	core := ingest.NewCore(cfg.Ingest, cfg.Tenant, ts, log, p.reg) // every receiver goes through it
-	tcfg := tenant.Config{Multi: cfg.Multitenancy, Single: cfg.Tenant, Default: cfg.DefaultTenant}
+	tcfg := tenant.Config{Multi: cfg.Multitenancy, Single: cfg.Tenant, Default: cfg.DefaultTenant, CrossTenantReads: cfg.CrossTenantReads}
 	var authC component // the key set's refresh; nothing to stop without auth
 	if cfg.Auth.Enabled() {
 		a, err := auth.New(cfg.Auth, log, p.reg)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -279,7 +280,21 @@ func (ts *tenants) of(ctx context.Context) (*stack, error) {
 	if !ok {
 		name = ts.cfg.Tenant
 	}
+	if strings.Contains(name, storage.TenantSeparator) {
+		return nil, fmt.Errorf("%w: tenant %q: a read across tenants covers the traces (search, trace by ID, tags and their values), not span metrics, detection, limits or maintenance: ask one tenant", storage.ErrQueryRefused, name)
+	}
 	return ts.get(ctx, name)
+}
+
+// across returns the Reader over every tenant of a read across tenants
+// ("a|b", let through by the tenant resolution only where permitted);
+// false for a read of one tenant.
+func (ts *tenants) across(ctx context.Context) (storage.Reader, bool) {
+	name, ok := storage.TenantFrom(ctx)
+	if !ok || !strings.Contains(name, storage.TenantSeparator) {
+		return nil, false
+	}
+	return storage.Federate(ts, storage.SplitTenants(name)), true
 }
 
 // Append stores a batch under the tenant the receiver resolved, then
@@ -298,6 +313,9 @@ func (ts *tenants) Append(ctx context.Context, name string, rec []byte, b *span.
 // The read contract, by the tenant in the context.
 
 func (ts *tenants) Search(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.Search(ctx, q, limit, after)
+	}
 	s, q, err := ts.searchOf(ctx, q)
 	if err != nil {
 		return storage.SearchResult{}, err
@@ -306,6 +324,9 @@ func (ts *tenants) Search(ctx context.Context, q *search.Query, limit int, after
 }
 
 func (ts *tenants) SearchPage(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.SearchPage(ctx, q, limit, after)
+	}
 	s, q, err := ts.searchOf(ctx, q)
 	if err != nil {
 		return storage.SearchResult{}, err
@@ -341,6 +362,21 @@ func (ts *tenants) BoundRange(ctx context.Context, start, end uint64) (uint64, u
 	if ts.ov == nil {
 		return start, end, nil
 	}
+	if name, ok := storage.TenantFrom(ctx); ok && strings.Contains(name, storage.TenantSeparator) {
+		// Across tenants: within every tenant's limit.
+		lo, hi := start, end
+		for _, t := range storage.SplitTenants(name) {
+			s, e, err := ts.boundRange(t, start, end)
+			if err != nil {
+				return 0, 0, err
+			}
+			lo, hi = max(lo, s), min(hi, e)
+			if hi == 0 {
+				hi = e
+			}
+		}
+		return lo, hi, nil
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return 0, 0, err
@@ -368,6 +404,9 @@ func (ts *tenants) boundRange(tenant string, start, end uint64) (uint64, uint64,
 }
 
 func (ts *tenants) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.FindTrace(ctx, id)
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return nil, false, err
@@ -376,6 +415,9 @@ func (ts *tenants) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch,
 }
 
 func (ts *tenants) ScanSpans(ctx context.Context, q *search.Query, cols storage.Columns, fn func(*span.Span) bool) error {
+	if r, ok := ts.across(ctx); ok {
+		return r.ScanSpans(ctx, q, cols, fn)
+	}
 	s, q, err := ts.searchOf(ctx, q)
 	if err != nil {
 		return err
@@ -384,6 +426,9 @@ func (ts *tenants) ScanSpans(ctx context.Context, q *search.Query, cols storage.
 }
 
 func (ts *tenants) Services(ctx context.Context) ([]string, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.Services(ctx)
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return nil, err
@@ -392,6 +437,9 @@ func (ts *tenants) Services(ctx context.Context) ([]string, error) {
 }
 
 func (ts *tenants) SpanNames(ctx context.Context, service string) ([]string, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.SpanNames(ctx, service)
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return nil, err
@@ -400,6 +448,9 @@ func (ts *tenants) SpanNames(ctx context.Context, service string) ([]string, err
 }
 
 func (ts *tenants) AttrKeys(ctx context.Context, scope search.Scope) ([]string, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.AttrKeys(ctx, scope)
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return nil, err
@@ -408,6 +459,9 @@ func (ts *tenants) AttrKeys(ctx context.Context, scope search.Scope) ([]string, 
 }
 
 func (ts *tenants) AttrValues(ctx context.Context, scope search.Scope, key string, limit int) ([]span.Value, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.AttrValues(ctx, scope, key, limit)
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return nil, err
@@ -448,7 +502,11 @@ func (ts *tenants) Stats(ctx context.Context) storage.Stats {
 func (ts *tenants) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, err := ts.of(r.Context())
 	if err != nil {
-		httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, storage.ErrQueryRefused) {
+			code = http.StatusBadRequest
+		}
+		httpapi.WriteError(w, code, err.Error())
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -500,13 +558,16 @@ func limitQueries(ov *overrides.Overrides, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		done, err := ov.StartQuery(t)
-		if err != nil {
-			w.Header().Set("Retry-After", "1")
-			httpapi.WriteError(w, http.StatusTooManyRequests, err.Error())
-			return
+		// A read across tenants takes a place of each.
+		for _, name := range storage.SplitTenants(t) {
+			done, err := ov.StartQuery(name)
+			if err != nil {
+				w.Header().Set("Retry-After", "1")
+				httpapi.WriteError(w, http.StatusTooManyRequests, err.Error())
+				return
+			}
+			defer done()
 		}
-		defer done()
 		h.ServeHTTP(w, r)
 	})
 }

@@ -507,3 +507,58 @@ func getJSONTenant(t *testing.T, u, tenant string, v any) int {
 	}
 	return code
 }
+
+// TestCrossTenantReads reads two tenants at once with X-Scope-OrgID
+// "a|b" (cross_tenant_reads): search, trace by ID and service lists see
+// both tenants' traces on the native, Tempo and Jaeger APIs; writes and
+// the per-tenant analyses refuse several tenants.
+func TestCrossTenantReads(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "clew.yaml")
+	if err := os.WriteFile(cfg, []byte("multitenancy: true\ncross_tenant_reads: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startClew(t, filepath.Join(dir, "data"), "--config", cfg)
+	for _, tn := range []struct {
+		name, prefix string
+		seed         uint64
+	}{{"team-a", "alpha-", 11}, {"team-b", "bravo-", 12}} {
+		body, _ := ptraceotlp.NewExportRequestFromTraces(tenantTraces(tn.prefix, tn.seed, 3)).MarshalProto()
+		if code, b := tenantPost(t, "http://"+p.otlpHTTP+"/v1/traces", tn.name, "application/x-protobuf", body); code != 200 {
+			t.Fatalf("%s: export %d %s", tn.name, code, b)
+		}
+	}
+	both := "team-a|team-b"
+	for _, u := range []string{"/api/v1/services", "/jaeger/api/services", "/tempo/api/search/tag/service.name/values"} {
+		code, b := tenantGet(t, p.url(u), both)
+		if code != 200 || !strings.Contains(b, "alpha-") || !strings.Contains(b, "bravo-") {
+			t.Errorf("%s for %q: %d %s; want both tenants' services", u, both, code, b)
+		}
+		if code, b := tenantGet(t, p.url(u), "team-a"); code != 200 || strings.Contains(b, "bravo-") {
+			t.Errorf("%s for team-a alone: %d %s; want only its services", u, code, b)
+		}
+	}
+	var sr searchResp
+	if code := getJSONTenant(t, p.url("/api/v1/search?limit=100"), both, &sr); code != 200 || len(sr.Traces) != 6 || sr.Total != 6 {
+		t.Errorf("native search across tenants: %d, %d traces, total %d; want the 6 of both", code, len(sr.Traces), sr.Total)
+	}
+	if code, b := tenantGet(t, p.url("/tempo/api/search?q=%7B%7D&limit=100"), both); code != 200 || strings.Count(b, `"traceID"`) != 6 {
+		t.Errorf("Tempo search across tenants: %d, %d traces; want 6", code, strings.Count(b, `"traceID"`))
+	}
+	for _, id := range []string{traceHex(11, 0), traceHex(12, 0)} {
+		if code, _ := tenantGet(t, p.url("/api/v1/traces/"+id), both); code != 200 {
+			t.Errorf("trace %s across tenants: %d, want 200", id, code)
+		}
+	}
+	if code, _ := tenantGet(t, p.url("/api/v1/traces/"+traceHex(12, 0)), "team-a"); code != 404 {
+		t.Errorf("team-b's trace read as team-a: %d, want 404", code)
+	}
+	// Several tenants are for reads of traces only.
+	body, _ := ptraceotlp.NewExportRequestFromTraces(tenantTraces("x-", 13, 1)).MarshalProto()
+	if code, b := tenantPost(t, "http://"+p.otlpHTTP+"/v1/traces", both, "application/x-protobuf", body); code != 400 {
+		t.Errorf("write across tenants: %d %s, want 400", code, b)
+	}
+	if code, b := tenantGet(t, p.url("/api/v1/red"), both); code != 400 || !strings.Contains(b, "across tenants") {
+		t.Errorf("RED across tenants: %d %s, want 400 saying why", code, b)
+	}
+}
