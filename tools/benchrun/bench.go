@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clew-dev/clew/internal/auth"
 	"github.com/clew-dev/clew/internal/loadgen"
 )
 
@@ -34,6 +35,9 @@ type options struct {
 	queries     int
 	settle      time.Duration
 	seed        uint64
+	// tenancy runs the server with multitenancy, a bearer token and
+	// per-tenant limits on, and every client with the token and tenant.
+	tenancy bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -50,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.queries, "queries", 50, "repetitions of each search query")
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the flush for background work (compaction)")
 	fs.Uint64Var(&o.seed, "seed", 42, "loadgen seed")
+	fs.BoolVar(&o.tenancy, "tenancy", false, "run with multitenancy, token authentication and per-tenant limits on (to measure their cost)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -122,6 +127,7 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	b.root = root
 	b.clkTck = clockTicks()
+	authRun = b.opts.tenancy
 	if _, err := exec.LookPath("taskset"); err != nil {
 		b.pinNote = "taskset not found: processes not pinned"
 	} else if runtime.NumCPU() < 2 {
@@ -209,8 +215,18 @@ func (b *bench) runShape(ctx context.Context, shape, dir string) (*result, error
 	base := "http://" + apiAddr
 	dataDir := filepath.Join(dir, "data")
 
-	res.serverCmd = b.pinned(0, b.bin, "serve", "--data-dir", dataDir,
-		"--otlp-grpc-addr", grpcAddr, "--otlp-http-addr", httpAddr, "--http-addr", apiAddr)
+	serve := []string{"serve", "--data-dir", dataDir,
+		"--otlp-grpc-addr", grpcAddr, "--otlp-http-addr", httpAddr, "--http-addr", apiAddr}
+	var clientAuth []string
+	if b.opts.tenancy {
+		cfg := filepath.Join(dir, "tenancy.yaml")
+		if err := os.WriteFile(cfg, []byte(tenancyConfig()), 0o600); err != nil {
+			return nil, err
+		}
+		serve = append(serve, "--config", cfg)
+		clientAuth = []string{"--token", benchToken, "--tenant", benchTenant}
+	}
+	res.serverCmd = b.pinned(0, append([]string{b.bin}, serve...)...)
 	logFile, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		return nil, fmt.Errorf("create server log: %w", err)
@@ -256,6 +272,7 @@ func (b *bench) runShape(ctx context.Context, shape, dir string) (*result, error
 		"--concurrency", strconv.Itoa(b.opts.concurrency), "--batch", strconv.Itoa(b.opts.batch),
 		"--seed", strconv.FormatUint(b.opts.seed, 10),
 		"--trace-ids-out", idsFile, "--report-json", reportFile)
+	res.loadCmd = append(res.loadCmd, clientAuth...)
 	cpu0, err := b.cpuSeconds(pid)
 	if err != nil {
 		return nil, err
@@ -458,6 +475,7 @@ func post(ctx context.Context, url string, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	setAuth(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -488,4 +506,44 @@ func logTail(path string, lines int) string {
 	}
 	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// The tenant and token of a --tenancy run.
+const (
+	benchTenant = "bench"
+	benchToken  = "benchrun-token-7d1e6c0b5f3a49d28e0c4b9a1f6e2d73"
+)
+
+// tenancyConfig is the server's configuration of a --tenancy run:
+// multitenancy, one token for the tenant with every right, and limits
+// high enough never to refuse the load but on, so that every check runs
+// (rates, spans per trace, attribute values below the receivers' cap).
+func tenancyConfig() string {
+	return fmt.Sprintf(`multitenancy: true
+auth:
+  tokens:
+    - name: benchrun
+      sha256: %s
+      tenant: %s
+      rights: [write, read, admin]
+overrides:
+  defaults:
+    ingestion_rate_spans: 100000000
+    ingestion_rate_bytes: 100000000000
+    max_spans_per_trace: 1000000
+    max_attribute_value_bytes: 32768
+    max_search_duration: 8760h
+    max_concurrent_queries: 64
+`, auth.HashToken(benchToken), benchTenant)
+}
+
+// authRun is set by a --tenancy run: every query carries the token and
+// tenant.
+var authRun bool
+
+func setAuth(req *http.Request) {
+	if authRun {
+		req.Header.Set("Authorization", "Bearer "+benchToken)
+		req.Header.Set("X-Scope-OrgID", benchTenant)
+	}
 }

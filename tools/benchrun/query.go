@@ -67,6 +67,7 @@ func get(ctx context.Context, url string, v any) (int, time.Duration, error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	setAuth(req)
 	t0 := time.Now()
 	resp, err := queryClient.Do(req)
 	if err != nil {

@@ -20,6 +20,9 @@ func (b *bench) markdown(results []*result) string {
 		fmt.Fprintf(&sb, "- clew revision: %s\n", rev)
 	}
 	fmt.Fprintf(&sb, "- %s\n", b.pinNote)
+	if b.opts.tenancy {
+		fmt.Fprintf(&sb, "- tenancy on: multitenancy, bearer-token authentication and per-tenant limits (rates, spans per trace, attribute values, search range, concurrent queries)\n")
+	}
 	fmt.Fprintf(&sb, "- command: `go run ./tools/benchrun %s`\n", strings.Join(b.args, " "))
 	for _, r := range results {
 		rep := &r.report
