@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -544,8 +545,9 @@ func (z authorizer) Authorize(ctx context.Context, authorization, requested stri
 	}
 }
 
-// limitQueries admits each tenant's query requests up to its
-// max_concurrent_queries (overrides), refusing the others with 429. Only
+// limitQueries admits each tenant's query requests within its query_rate
+// and up to its max_concurrent_queries (overrides), refusing the others
+// with 429 and Retry-After. Only
 // requests that resolved a tenant (the query APIs) are counted: health,
 // metrics and the UI's files pass. ov nil: no limit.
 func limitQueries(ov *overrides.Overrides, h http.Handler) http.Handler {
@@ -558,8 +560,13 @@ func limitQueries(ov *overrides.Overrides, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		// A read across tenants takes a place of each.
+		// A read across tenants takes a token and a place of each.
 		for _, name := range storage.SplitTenants(t) {
+			if wait, ok := ov.AllowQuery(name); !ok {
+				w.Header().Set("Retry-After", strconv.Itoa(max(int((wait+time.Second-1)/time.Second), 1)))
+				httpapi.WriteError(w, http.StatusTooManyRequests, fmt.Sprintf("tenant %q is over its query rate (query_rate); retry in %s", name, wait.Round(time.Millisecond)))
+				return
+			}
 			done, err := ov.StartQuery(name)
 			if err != nil {
 				w.Header().Set("Retry-After", "1")

@@ -404,7 +404,8 @@ func TestTenantRateLimit(t *testing.T) {
 func TestTenantSpanLimits(t *testing.T) {
 	dir := t.TempDir()
 	ovPath := filepath.Join(dir, "overrides.yaml")
-	ov := "overrides:\n  team-a:\n    max_spans_per_trace: 4\n    max_attribute_value_bytes: 5\n    max_search_duration: 1h\n"
+	ov := "overrides:\n  team-a:\n    max_spans_per_trace: 4\n    max_attribute_value_bytes: 5\n    max_search_duration: 1h\n" +
+		"  team-q:\n    query_rate: 1\n    query_burst: 2\n"
 	if err := os.WriteFile(ovPath, []byte(ov), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -490,6 +491,27 @@ func TestTenantSpanLimits(t *testing.T) {
 	var sr searchResp
 	if code := getJSONTenant(t, p.url("/api/v1/search?service=lim"), "team-a", &sr); code != 200 || len(sr.Traces) != 1 {
 		t.Errorf("team-a open search: %d, %d traces; want the one trace of the last hour", code, len(sr.Traces))
+	}
+	// The query rate: a burst of 2, then 429 with a retry hint; other
+	// tenants are not touched.
+	for i := range 3 {
+		req, _ := http.NewRequest(http.MethodGet, p.url("/api/v1/services"), nil)
+		req.Header.Set("X-Scope-OrgID", "team-q")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := 200
+		if i == 2 {
+			want = 429
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("429 over the query rate without Retry-After")
+			}
+		}
+		if resp.StatusCode != want {
+			t.Errorf("team-q query %d: %d, want %d", i, resp.StatusCode, want)
+		}
 	}
 	code, b := tenantGet(t, p.url("/api/v1/limits"), "team-a")
 	if code != 200 || !strings.Contains(b, `"max_spans_per_trace":2`) || !strings.Contains(b, `"max_attribute_value_bytes":6`) || !strings.Contains(b, `"max_search_duration":2`) {

@@ -46,6 +46,11 @@ type Limits struct {
 	// MaxConcurrentQueries is the number of queries of the tenant that may
 	// run at once; more are refused, not queued (0 = unlimited).
 	MaxConcurrentQueries int `yaml:"max_concurrent_queries" json:"max_concurrent_queries"`
+	// QueryRate is the query requests per second the tenant may make on
+	// the query port, averaged by a token bucket (0 = unlimited).
+	QueryRate int `yaml:"query_rate" json:"query_rate"`
+	// QueryBurst is the size of that bucket (0 = one second of QueryRate).
+	QueryBurst int `yaml:"query_burst" json:"query_burst"`
 	// SpanMetricsDimensions are the extra span-metrics dimensions (nil =
 	// the global span-metrics configuration; an empty list = none).
 	SpanMetricsDimensions []string `yaml:"spanmetrics_dimensions" json:"spanmetrics_dimensions"`
@@ -70,6 +75,14 @@ func (l Limits) burstBytes() int64 {
 	return l.IngestionRateBytes
 }
 
+// queryBurst is the effective size of the queries bucket.
+func (l Limits) queryBurst() int {
+	if l.QueryBurst > 0 {
+		return l.QueryBurst
+	}
+	return l.QueryRate
+}
+
 // clone returns l with its own copy of the dimensions.
 func (l Limits) clone() Limits {
 	l.SpanMetricsDimensions = slices.Clone(l.SpanMetricsDimensions)
@@ -91,6 +104,8 @@ func (l Limits) Validate() error {
 		{"retention", int64(l.Retention)},
 		{"max_search_duration", int64(l.MaxSearchDuration)},
 		{"max_concurrent_queries", int64(l.MaxConcurrentQueries)},
+		{"query_rate", int64(l.QueryRate)},
+		{"query_burst", int64(l.QueryBurst)},
 		{"spanmetrics_max_series", int64(l.SpanMetricsMaxSeries)},
 	} {
 		if c.v < 0 {
@@ -196,6 +211,8 @@ type patch struct {
 	Retention              *Duration `yaml:"retention"`
 	MaxSearchDuration      *Duration `yaml:"max_search_duration"`
 	MaxConcurrentQueries   *int      `yaml:"max_concurrent_queries"`
+	QueryRate              *int      `yaml:"query_rate"`
+	QueryBurst             *int      `yaml:"query_burst"`
 	SpanMetricsDimensions  *[]string `yaml:"spanmetrics_dimensions"`
 	SpanMetricsMaxSeries   *int      `yaml:"spanmetrics_max_series"`
 }
@@ -212,6 +229,8 @@ func (p patch) over(base Limits) Limits {
 	set(&l.Retention, p.Retention)
 	set(&l.MaxSearchDuration, p.MaxSearchDuration)
 	set(&l.MaxConcurrentQueries, p.MaxConcurrentQueries)
+	set(&l.QueryRate, p.QueryRate)
+	set(&l.QueryBurst, p.QueryBurst)
 	if p.SpanMetricsDimensions != nil {
 		l.SpanMetricsDimensions = slices.Clone(*p.SpanMetricsDimensions)
 		if l.SpanMetricsDimensions == nil {

@@ -60,7 +60,8 @@ type Limit int
 // The limits whose refusals are counted. What one hit is differs: a
 // refused request for the ingestion rates, a dropped span for
 // MaxSpansPerTrace, a truncated value for MaxAttributeValueBytes, a
-// refused query for MaxSearchDuration and MaxConcurrentQueries, a span
+// refused query for MaxSearchDuration, MaxConcurrentQueries and
+// QueryRate, a span
 // folded into the overflow series for SpanMetricsMaxSeries.
 const (
 	IngestionRateSpans Limit = iota
@@ -70,6 +71,7 @@ const (
 	MaxSearchDuration
 	MaxConcurrentQueries
 	SpanMetricsMaxSeries
+	QueryRate
 	numLimits
 )
 
@@ -81,6 +83,7 @@ var limitNames = [numLimits]string{
 	"max_search_duration",
 	"max_concurrent_queries",
 	"spanmetrics_max_series",
+	"query_rate",
 }
 
 // String returns the limit's key in the overrides file.
@@ -181,6 +184,7 @@ type tenantState struct {
 	mu      sync.Mutex // guards the buckets
 	spans   bucket
 	byteBkt bucket
+	queries bucket
 }
 
 // New returns the limits of defaults overlaid with the overrides file at
@@ -481,6 +485,30 @@ func (b *bucket) take(now time.Time, n int) {
 		b.lim.ReserveN(now, c)
 		n -= c
 	}
+}
+
+// AllowQuery reports whether the tenant may make a query request now
+// under its query_rate, taking one token if so; when not, it counts a hit
+// and retryAfter is when a token will be there.
+func (o *Overrides) AllowQuery(tenant string) (retryAfter time.Duration, ok bool) {
+	l := o.For(tenant)
+	if l.QueryRate == 0 {
+		return 0, true
+	}
+	s := o.state(tenant)
+	now := o.opts.Now()
+	s.mu.Lock()
+	s.queries.configure(now, float64(l.QueryRate), l.queryBurst())
+	w := s.queries.wait(now, 1)
+	if w == 0 {
+		s.queries.take(now, 1)
+	}
+	s.mu.Unlock()
+	if w > 0 {
+		s.hit(QueryRate, 1)
+		return w, false
+	}
+	return 0, true
 }
 
 // StartQuery admits a query of the tenant if fewer than its

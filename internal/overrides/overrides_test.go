@@ -626,3 +626,30 @@ func BenchmarkTraceSpanCounter(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spansPerCall), "ns/span")
 }
+
+// TestAllowQuery checks the query rate: a burst, then a refusal with a
+// retry hint and a hit, a refill with time, and tenants apart.
+func TestAllowQuery(t *testing.T) {
+	o, _, _, clock := setup(t, Limits{}, "overrides:\n  a:\n    query_rate: 2\n    query_burst: 3\n", Options{})
+	for i := range 3 {
+		if _, ok := o.AllowQuery("a"); !ok {
+			t.Fatalf("query %d refused within the burst", i)
+		}
+	}
+	retry, ok := o.AllowQuery("a")
+	if ok || retry <= 0 || retry > 500*time.Millisecond {
+		t.Fatalf("over the burst: ok=%v retry=%v, want a refusal with retry in (0, 500ms]", ok, retry)
+	}
+	if got := o.Tenant("a").Hits["query_rate"]; got != 1 {
+		t.Errorf("query_rate hits = %d, want 1", got)
+	}
+	for range 100 {
+		if _, ok := o.AllowQuery("b"); !ok {
+			t.Fatal("a tenant without a query rate was refused")
+		}
+	}
+	clock.Advance(retry)
+	if _, ok := o.AllowQuery("a"); !ok {
+		t.Error("refused after waiting the retry hint")
+	}
+}
