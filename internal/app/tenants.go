@@ -222,11 +222,16 @@ func (ts *tenants) open(ctx context.Context, name string) (*stack, error) {
 		if retention != nil && retention() > 0 {
 			smRetention = retention()
 		}
+		var onOverflow func(int)
+		if ts.ov != nil {
+			onOverflow = func(n int) { ts.ov.Hit(name, overrides.SpanMetricsMaxSeries, n) }
+		}
 		s.sm, err = spanmetrics.Open(smCfg, spanmetrics.Options{
-			Dir:        filepath.Join(cfg.DataDir, "spanmetrics", name),
-			Retention:  smRetention,
-			Logger:     log,
-			Registerer: reg,
+			OnSeriesOverflow: onOverflow,
+			Dir:              filepath.Join(cfg.DataDir, "spanmetrics", name),
+			Retention:        smRetention,
+			Logger:           log,
+			Registerer:       reg,
 		})
 		if err != nil {
 			db.Close()

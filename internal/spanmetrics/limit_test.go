@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,4 +201,26 @@ func TestExposition(t *testing.T) {
 		}
 	}
 	golden(t, "exposition.golden", []byte(strings.Join(keep, "")))
+}
+
+// TestOnSeriesOverflow checks that every span folded by MaxSeries is told
+// to Options.OnSeriesOverflow, as many as the overflow counter counts.
+func TestOnSeriesOverflow(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxSeries = 4
+	var told atomic.Int64
+	m, err := Open(cfg, Options{Now: (&clock{t: t0}).now, Registerer: prometheus.NewRegistry(), OnSeriesOverflow: func(n int) { told.Add(int64(n)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	bb := newBuilder()
+	for i := range 10 {
+		bb.add(sp{svc: "a", name: fmt.Sprint("op-", i), kind: span.KindInternal, trace: i + 1, id: i + 1, start: t0, dur: time.Millisecond})
+	}
+	m.Observe(bb.batch())
+	want := counterValue(t, m.m.overflow.WithLabelValues("series"))
+	if want == 0 || float64(told.Load()) != want {
+		t.Errorf("told %d spans, the overflow counter says %v", told.Load(), want)
+	}
 }

@@ -51,6 +51,20 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
+	// OnSeriesOverflow, when set, is told of every span folded into the
+	// overflow series by MaxSeries (a tenant's limit hits).
+	OnSeriesOverflow func(n int)
+}
+
+// hookCounter is a counter that also tells fn what it counts.
+type hookCounter struct {
+	prometheus.Counter
+	fn func(int)
+}
+
+func (c hookCounter) Inc() {
+	c.Counter.Inc()
+	c.fn(1)
 }
 
 // Metrics observes span batches and answers RED and service-graph
@@ -142,6 +156,9 @@ func Open(cfg Config, opts Options) (*Metrics, error) {
 		m.limDims = append(m.limDims, lim(d))
 	}
 	m.seriesOverflow = m.m.overflow.WithLabelValues("series")
+	if opts.OnSeriesOverflow != nil {
+		m.seriesOverflow = hookCounter{m.seriesOverflow, opts.OnSeriesOverflow}
+	}
 	m.dimScratch = make([]string, len(cfg.Dimensions))
 	m.foldScratch = make([]string, len(cfg.Dimensions))
 	m.graph.init()
