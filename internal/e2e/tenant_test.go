@@ -40,9 +40,18 @@ func tenantTraces(prefix string, seed uint64, n int) ptrace.Traces {
 // tenantGet fetches u with the tenant header (none when tenant is "").
 func tenantGet(t *testing.T, u, tenant string) (int, string) {
 	t.Helper()
+	if tenant == "" {
+		return getWith(t, u)
+	}
+	return getWith(t, u, "X-Scope-OrgID", tenant)
+}
+
+// getWith fetches u with the headers given as name, value pairs.
+func getWith(t *testing.T, u string, header ...string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, u, nil)
-	if tenant != "" {
-		req.Header.Set("X-Scope-OrgID", tenant)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
