@@ -20,8 +20,8 @@ type tenantLimiter struct {
 }
 
 func (l *tenantLimiter) AllowIngest(string, int, int) (time.Duration, bool) { return 0, true }
-func (l *tenantLimiter) TenantLimits(string) ingest.TenantLimits             { return l.lim }
-func (l *tenantLimiter) CappedValues(_ string, n int)                        { l.mu.Lock(); l.capped += n; l.mu.Unlock() }
+func (l *tenantLimiter) TenantLimits(string) ingest.TenantLimits            { return l.lim }
+func (l *tenantLimiter) CappedValues(_ string, n int)                       { l.mu.Lock(); l.capped += n; l.mu.Unlock() }
 func (l *tenantLimiter) AllowTraceSpans(_ string, id span.TraceID, n int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
