@@ -272,6 +272,9 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 			return nil, fmt.Errorf("auth: %w", err)
 		}
 		authC = component{name: "auth", stop: func(context.Context) error { return a.Close() }}
+		if cfg.File != "" { // tokens follow the file (authreload.go)
+			authC = p.reloadAuth(authC, a)
+		}
 		opened = append(opened, authC)
 		tcfg.Auth = authorizer{a}
 	}
