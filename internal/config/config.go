@@ -394,6 +394,9 @@ const (
 	KeyZipkin     = "zipkin_addr"
 	KeyJaegerGRPC = "jaeger_grpc_addr"
 	KeyJaegerHTTP = "jaeger_http_addr"
+	// KeyAdminListen is the admin listener's, which Listeners does not
+	// list (it has no TLS; see AdminListen).
+	KeyAdminListen = "admin_listen"
 )
 
 // Listeners lists every address clew serve listens on, in the order it
