@@ -41,7 +41,8 @@ type authReloader struct {
 
 	mu       sync.Mutex // serialises check
 	cur      auth.Config
-	lastHash [sha256.Size]byte // of the file and the JWKS file last seen
+	lastHash [sha256.Size]byte // of the file last seen
+	lastJWKS [sha256.Size]byte // of the JWKS file last seen (zero: none)
 	lastErr  string
 
 	reloads            *prometheus.CounterVec
@@ -79,7 +80,7 @@ func newAuthReloader(path string, cur auth.Config, a authUpdater, log *slog.Logg
 	}
 	// What the process started with is the baseline: the first poll
 	// reloads only if the file changed since it was read.
-	r.lastHash, _ = r.fingerprint(cur)
+	r.lastHash, r.lastJWKS, _ = r.fingerprint(cur)
 	return r
 }
 
@@ -104,25 +105,22 @@ func (r *authReloader) run(ctx context.Context) {
 }
 
 // fingerprint hashes the configuration file and, when c names one, the
-// JWKS file: a change of either is a reason to reload.
-func (r *authReloader) fingerprint(c auth.Config) ([sha256.Size]byte, error) {
-	h := sha256.New()
+// JWKS file (jwks, zero without one): a change of either is a reason to
+// reload.
+func (r *authReloader) fingerprint(c auth.Config) (file, jwks [sha256.Size]byte, err error) {
 	data, err := os.ReadFile(r.path)
 	if err != nil {
-		return [sha256.Size]byte{}, err
+		return file, jwks, err
 	}
-	h.Write(data)
+	file = sha256.Sum256(data)
 	if c.JWT != nil && c.JWT.JWKSFile != "" {
 		// A JWKS file that cannot be read is left to the key set's own
 		// load, which reports it.
-		if jwks, err := os.ReadFile(c.JWT.JWKSFile); err == nil {
-			h.Write([]byte{0})
-			h.Write(jwks)
+		if data, err := os.ReadFile(c.JWT.JWKSFile); err == nil {
+			jwks = sha256.Sum256(data)
 		}
 	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum, nil
+	return file, jwks, nil
 }
 
 // check reloads the auth section if the file or its JWKS file changed (or
@@ -130,14 +128,15 @@ func (r *authReloader) fingerprint(c auth.Config) ([sha256.Size]byte, error) {
 func (r *authReloader) check(ctx context.Context, force bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	sum, err := r.fingerprint(r.cur)
+	sum, jwks, err := r.fingerprint(r.cur)
 	if err != nil {
 		// Forget the content, so that the same good file put back is
 		// loaded again.
 		r.lastHash = [sha256.Size]byte{}
 		return r.fail(fmt.Errorf("read %s: %w", r.path, err), force)
 	}
-	if !force && sum == r.lastHash {
+	jwksChanged := jwks != r.lastJWKS
+	if !force && sum == r.lastHash && !jwksChanged {
 		if r.lastErr != "" {
 			return errors.New(r.lastErr) // still the rejected content
 		}
@@ -158,18 +157,18 @@ func (r *authReloader) check(ctx context.Context, force bool) error {
 	if err := r.a.Update(next); err != nil {
 		return r.fail(err, true)
 	}
-	// The JWT settings may be unchanged while the key set file changed
-	// (or a SIGHUP asks for it): load the keys again. Update already did
-	// when the settings changed.
-	if next.JWT != nil && (force || reflect.DeepEqual(next.JWT, r.cur.JWT)) {
+	// Update loads the key set when the JWT settings changed; with the
+	// same settings, load it again when its file changed or a SIGHUP
+	// asks for it.
+	if next.JWT != nil && reflect.DeepEqual(next.JWT, r.cur.JWT) && (force || jwksChanged) {
 		if err := r.a.ReloadKeys(ctx); err != nil {
 			// The tokens apply; the key set stays the last good one.
 			r.log.Warn("auth: reloading the JWT key set failed; keeping the last one", "err", err)
 		}
 	}
-	// The fingerprint with the JWKS file the new settings name.
-	if s, err := r.fingerprint(next); err == nil {
-		r.lastHash = s
+	// The JWKS file the new settings name.
+	if _, j, err := r.fingerprint(next); err == nil {
+		r.lastJWKS = j
 	}
 	r.cur = next
 	r.lastErr = ""

@@ -171,6 +171,11 @@ func TestAuthReloadJWKSFile(t *testing.T) {
 	if err := r.check(context.Background(), true); err != nil || f.keyLoads != 2 {
 		t.Fatalf("forced: err %v, %d key loads, want 2", err, f.keyLoads)
 	}
+	// A change of the tokens alone does not load the key set again.
+	writeFile(t, path, "auth:\n  jwt: {jwks_file: "+jwks+", issuer: i, audience: a}\n  tokens:\n"+tokenLine("a", "secret-a", "team-a", "read"))
+	if err := r.check(context.Background(), false); err != nil || f.updates != 3 || f.keyLoads != 2 {
+		t.Fatalf("tokens changed: err %v, %d updates (want 3), %d key loads (want 2)", err, f.updates, f.keyLoads)
+	}
 	if r.interval != auth.DefaultReloadInterval {
 		t.Errorf("interval %s, want the default %s", r.interval, auth.DefaultReloadInterval)
 	}
