@@ -204,7 +204,10 @@ func TestAdminListen(t *testing.T) {
 
 	// A non-loopback address is refused at start, with what to do.
 	for _, addr := range []string{":" + strings.Split(admin, ":")[1], "0.0.0.0:" + strings.Split(admin, ":")[1]} {
-		out, err := exec.Command(clewBin, "serve", "--data-dir", filepath.Join(dir, "data3"), "--admin-listen", addr).CombinedOutput()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a clew that starts anyway is killed
+		out, err := exec.CommandContext(ctx, clewBin, "serve", "--data-dir", filepath.Join(dir, "data3"), "--admin-listen", addr,
+			"--otlp-grpc-addr", freePort(t), "--otlp-http-addr", freePort(t), "--http-addr", freePort(t), "--zipkin-addr", "", "--jaeger-grpc-addr", "", "--jaeger-http-addr", "").CombinedOutput()
+		cancel()
 		if err == nil || !strings.Contains(string(out), "admin_listen_allow_remote") {
 			t.Errorf("--admin-listen %s: err %v, output %s; want a refusal naming admin_listen_allow_remote", addr, err, out)
 		}
