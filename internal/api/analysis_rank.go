@@ -68,6 +68,11 @@ type budgetSource struct {
 	l *loader
 }
 
+// BoundRange is storage.RangeBounder over the wrapped Reader.
+func (b budgetSource) BoundRange(ctx context.Context, start, end uint64) (uint64, uint64, error) {
+	return storage.BoundRange(ctx, b.Reader, start, end)
+}
+
 func (b budgetSource) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
 	if b.l.left.Load() <= 0 {
 		b.l.cut.Store(true)

@@ -299,6 +299,11 @@ type spanBudget struct {
 	cut  atomic.Bool
 }
 
+// BoundRange is storage.RangeBounder over the wrapped Reader.
+func (b *spanBudget) BoundRange(ctx context.Context, start, end uint64) (uint64, uint64, error) {
+	return storage.BoundRange(ctx, b.Reader, start, end)
+}
+
 func (b *spanBudget) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
 	if b.left.Load() <= 0 {
 		b.cut.Store(true)

@@ -246,7 +246,18 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 		}
 	}()
 
-	ts, err := openTenants(ctx, cfg, log, p.reg)
+	// Per-tenant limits and overrides (the receivers, the searches, the
+	// stores' retention and span metrics apply them), shown to each tenant
+	// with its hits at GET /api/v1/limits.
+	if cfg.Overrides.Enabled() {
+		ov, err := overrides.New(cfg.Overrides.Defaults, cfg.Overrides.File, p.reg, overrides.Options{
+			Interval: time.Duration(cfg.Overrides.ReloadInterval), Logger: log, MaxTenants: cfg.MaxTenants, DefaultTenant: cfg.Tenant})
+		if err != nil {
+			return nil, fmt.Errorf("overrides: %w", err)
+		}
+		p.overrides = ov
+	}
+	ts, err := openTenants(ctx, cfg, p.overrides, log, p.reg)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +282,7 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 	}
 
 	core := ingest.NewCore(cfg.Ingest, cfg.Tenant, ts, log, p.reg) // every receiver goes through it
-	tcfg := tenant.Config{Multi: cfg.Multitenancy, Single: cfg.Tenant, Default: cfg.DefaultTenant}
+	tcfg := tenant.Config{Multi: cfg.Multitenancy, Single: cfg.Tenant, Default: cfg.DefaultTenant, CrossTenantReads: cfg.CrossTenantReads}
 	var authC component // the key set's refresh; nothing to stop without auth
 	if cfg.Auth.Enabled() {
 		a, err := auth.New(cfg.Auth, log, p.reg)
@@ -286,16 +297,10 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 		tcfg.Auth = authorizer{a}
 	}
 	p.tenant = tenant.NewResolver(tcfg, p.reg)
-	// Per-tenant limits: the receivers refuse a tenant over its rate, and
-	// GET /api/v1/limits shows each tenant its limits and hits.
-	if cfg.Overrides.Enabled() {
-		ov, err := overrides.New(cfg.Overrides.Defaults, cfg.Overrides.File, p.reg, overrides.Options{
-			Interval: time.Duration(cfg.Overrides.ReloadInterval), Logger: log, MaxTenants: cfg.MaxTenants, DefaultTenant: cfg.Tenant})
-		if err != nil {
-			return nil, fmt.Errorf("overrides: %w", err)
-		}
-		core.SetLimiter(ov)
-		p.overrides = ov
+	// Per-tenant limits: the receivers refuse a tenant over its rate and
+	// its traces' span count, and cap its attribute values.
+	if p.overrides != nil {
+		core.SetLimiter(newIngestLimiter(p.overrides))
 	}
 
 	// Start order: authentication first (stopped last: every server checks

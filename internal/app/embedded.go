@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/thanos-io/objstore"
@@ -46,7 +47,7 @@ func openStore(ctx context.Context, cfg storeconfig.Config, tenant, dir string, 
 	if err != nil {
 		return nil, err
 	}
-	db, err := openTenantStore(ctx, cfg, bkt, tenant, dir, log, reg)
+	db, err := openTenantStore(ctx, cfg, bkt, tenant, dir, nil, log, reg)
 	if err != nil {
 		bkt.Close()
 		return nil, err
@@ -67,13 +68,14 @@ func openBucket(dir string, log *slog.Logger, reg prometheus.Registerer) (objsto
 
 // openTenantStore opens one tenant's store on bkt, with its write-ahead
 // log in dir/wal/<tenant>. The store labels its metrics by tenant itself.
-func openTenantStore(ctx context.Context, cfg storeconfig.Config, bkt objstore.Bucket, tenant, dir string, log *slog.Logger, reg prometheus.Registerer) (*store.DB, error) {
+func openTenantStore(ctx context.Context, cfg storeconfig.Config, bkt objstore.Bucket, tenant, dir string, retention func() time.Duration, log *slog.Logger, reg prometheus.Registerer) (*store.DB, error) {
 	db, err := store.Open(ctx, cfg, store.Options{
 		Tenant:     tenant,
 		WALDir:     filepath.Join(dir, "wal", tenant),
 		Bucket:     bkt,
 		Logger:     log,
 		Registerer: reg,
+		Retention:  retention,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store of tenant %s: %w", tenant, err)

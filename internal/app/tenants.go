@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +73,7 @@ type tenants struct {
 	reg   prometheus.Registerer
 	bkt   objstore.Bucket
 	multi bool
+	ov    *overrides.Overrides // nil: no per-tenant overrides
 
 	mu     sync.RWMutex
 	m      map[string]*stack
@@ -83,12 +85,12 @@ type tenants struct {
 
 // openTenants opens the shared bucket and the stacks of the tenants that
 // already have data (only the configured tenant without multitenancy).
-func openTenants(ctx context.Context, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*tenants, error) {
+func openTenants(ctx context.Context, cfg config.Config, ov *overrides.Overrides, log *slog.Logger, reg prometheus.Registerer) (*tenants, error) {
 	bkt, err := openBucket(cfg.DataDir, log, reg)
 	if err != nil {
 		return nil, err
 	}
-	ts := &tenants{cfg: cfg, log: log, reg: reg, bkt: bkt, multi: cfg.Multitenancy, m: map[string]*stack{}}
+	ts := &tenants{cfg: cfg, log: log, reg: reg, bkt: bkt, multi: cfg.Multitenancy, ov: ov, m: map[string]*stack{}}
 	names := []string{cfg.Tenant}
 	if ts.multi {
 		if names, err = ts.onDisk(ctx); err != nil {
@@ -192,7 +194,21 @@ func (ts *tenants) open(ctx context.Context, name string) (*stack, error) {
 		log = log.With("tenant", name)
 	}
 	start := time.Now()
-	db, err := openTenantStore(ctx, cfg.Store, ts.bkt, name, cfg.DataDir, log, ts.reg)
+	var retention func() time.Duration // the tenant's overrides, read at every run
+	smCfg := cfg.SpanMetrics
+	if ts.ov != nil {
+		retention = func() time.Duration { return ts.ov.For(name).Retention.Std() }
+		// Span-metric dimensions and series cap are the tenant's as its
+		// stack opens (a reload applies to them at the next start).
+		lim := ts.ov.For(name)
+		if lim.SpanMetricsDimensions != nil {
+			smCfg.Dimensions = lim.SpanMetricsDimensions
+		}
+		if lim.SpanMetricsMaxSeries > 0 {
+			smCfg.MaxSeries = lim.SpanMetricsMaxSeries
+		}
+	}
+	db, err := openTenantStore(ctx, cfg.Store, ts.bkt, name, cfg.DataDir, retention, log, ts.reg)
 	if err != nil {
 		return nil, err
 	}
@@ -200,10 +216,14 @@ func (ts *tenants) open(ctx context.Context, name string) (*stack, error) {
 	s := &stack{name: name, db: db, mux: http.NewServeMux()}
 	// Span metrics and the service graph, with their history beside the
 	// blocks and the same retention.
-	if cfg.SpanMetrics.Enabled {
-		s.sm, err = spanmetrics.Open(cfg.SpanMetrics, spanmetrics.Options{
+	if smCfg.Enabled {
+		smRetention := cfg.Store.Retention
+		if retention != nil && retention() > 0 {
+			smRetention = retention()
+		}
+		s.sm, err = spanmetrics.Open(smCfg, spanmetrics.Options{
 			Dir:        filepath.Join(cfg.DataDir, "spanmetrics", name),
-			Retention:  cfg.Store.Retention,
+			Retention:  smRetention,
 			Logger:     log,
 			Registerer: reg,
 		})
@@ -260,7 +280,21 @@ func (ts *tenants) of(ctx context.Context) (*stack, error) {
 	if !ok {
 		name = ts.cfg.Tenant
 	}
+	if strings.Contains(name, storage.TenantSeparator) {
+		return nil, fmt.Errorf("%w: tenant %q: a read across tenants covers the traces (search, trace by ID, tags and their values), not span metrics, detection, limits or maintenance: ask one tenant", storage.ErrQueryRefused, name)
+	}
 	return ts.get(ctx, name)
+}
+
+// across returns the Reader over every tenant of a read across tenants
+// ("a|b", let through by the tenant resolution only where permitted);
+// false for a read of one tenant.
+func (ts *tenants) across(ctx context.Context) (storage.Reader, bool) {
+	name, ok := storage.TenantFrom(ctx)
+	if !ok || !strings.Contains(name, storage.TenantSeparator) {
+		return nil, false
+	}
+	return storage.Federate(ts, storage.SplitTenants(name)), true
 }
 
 // Append stores a batch under the tenant the receiver resolved, then
@@ -279,7 +313,10 @@ func (ts *tenants) Append(ctx context.Context, name string, rec []byte, b *span.
 // The read contract, by the tenant in the context.
 
 func (ts *tenants) Search(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
-	s, err := ts.of(ctx)
+	if r, ok := ts.across(ctx); ok {
+		return r.Search(ctx, q, limit, after)
+	}
+	s, q, err := ts.searchOf(ctx, q)
 	if err != nil {
 		return storage.SearchResult{}, err
 	}
@@ -287,14 +324,89 @@ func (ts *tenants) Search(ctx context.Context, q *search.Query, limit int, after
 }
 
 func (ts *tenants) SearchPage(ctx context.Context, q *search.Query, limit int, after *storage.Cursor) (storage.SearchResult, error) {
-	s, err := ts.of(ctx)
+	if r, ok := ts.across(ctx); ok {
+		return r.SearchPage(ctx, q, limit, after)
+	}
+	s, q, err := ts.searchOf(ctx, q)
 	if err != nil {
 		return storage.SearchResult{}, err
 	}
 	return s.db.SearchPage(ctx, q, limit, after)
 }
 
+// searchOf returns the stack of the tenant ctx carries and q within the
+// tenant's max_search_duration: an open end is bounded by now, an open
+// start by the limit (the most recent max_search_duration is searched, as
+// the limit allows), and a range longer than the limit is refused with an
+// error wrapping storage.ErrQueryRefused.
+func (ts *tenants) searchOf(ctx context.Context, q *search.Query) (*stack, *search.Query, error) {
+	s, err := ts.of(ctx)
+	if err != nil || ts.ov == nil {
+		return s, q, err
+	}
+	start, end, err := ts.boundRange(s.name, q.Start, q.End)
+	if err != nil {
+		return nil, nil, err
+	}
+	if start == q.Start && end == q.End {
+		return s, q, nil
+	}
+	b := *q
+	b.Start, b.End = start, end
+	return s, &b, nil
+}
+
+// BoundRange is storage.RangeBounder: the TraceQL engine asks it for a
+// request's whole range before splitting it into windows.
+func (ts *tenants) BoundRange(ctx context.Context, start, end uint64) (uint64, uint64, error) {
+	if ts.ov == nil {
+		return start, end, nil
+	}
+	if name, ok := storage.TenantFrom(ctx); ok && strings.Contains(name, storage.TenantSeparator) {
+		// Across tenants: within every tenant's limit.
+		lo, hi := start, end
+		for _, t := range storage.SplitTenants(name) {
+			s, e, err := ts.boundRange(t, start, end)
+			if err != nil {
+				return 0, 0, err
+			}
+			lo, hi = max(lo, s), min(hi, e)
+			if hi == 0 {
+				hi = e
+			}
+		}
+		return lo, hi, nil
+	}
+	s, err := ts.of(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	return ts.boundRange(s.name, start, end)
+}
+
+// boundRange applies the tenant's max_search_duration to a range in Unix
+// nanoseconds (0: open), as searchOf says.
+func (ts *tenants) boundRange(tenant string, start, end uint64) (uint64, uint64, error) {
+	limit := ts.ov.For(tenant).MaxSearchDuration.Std()
+	if limit <= 0 {
+		return start, end, nil
+	}
+	if end == 0 {
+		end = uint64(time.Now().UnixNano())
+	}
+	if start == 0 && end > uint64(limit) {
+		start = end - uint64(limit)
+	}
+	if err := ts.ov.CheckSearchRange(tenant, time.Unix(0, int64(start)), time.Unix(0, int64(end))); err != nil {
+		return 0, 0, fmt.Errorf("%w: %w", storage.ErrQueryRefused, err)
+	}
+	return start, end, nil
+}
+
 func (ts *tenants) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.FindTrace(ctx, id)
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return nil, false, err
@@ -303,7 +415,10 @@ func (ts *tenants) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch,
 }
 
 func (ts *tenants) ScanSpans(ctx context.Context, q *search.Query, cols storage.Columns, fn func(*span.Span) bool) error {
-	s, err := ts.of(ctx)
+	if r, ok := ts.across(ctx); ok {
+		return r.ScanSpans(ctx, q, cols, fn)
+	}
+	s, q, err := ts.searchOf(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -311,6 +426,9 @@ func (ts *tenants) ScanSpans(ctx context.Context, q *search.Query, cols storage.
 }
 
 func (ts *tenants) Services(ctx context.Context) ([]string, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.Services(ctx)
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return nil, err
@@ -319,6 +437,9 @@ func (ts *tenants) Services(ctx context.Context) ([]string, error) {
 }
 
 func (ts *tenants) SpanNames(ctx context.Context, service string) ([]string, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.SpanNames(ctx, service)
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return nil, err
@@ -327,6 +448,9 @@ func (ts *tenants) SpanNames(ctx context.Context, service string) ([]string, err
 }
 
 func (ts *tenants) AttrKeys(ctx context.Context, scope search.Scope) ([]string, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.AttrKeys(ctx, scope)
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return nil, err
@@ -335,6 +459,9 @@ func (ts *tenants) AttrKeys(ctx context.Context, scope search.Scope) ([]string, 
 }
 
 func (ts *tenants) AttrValues(ctx context.Context, scope search.Scope, key string, limit int) ([]span.Value, error) {
+	if r, ok := ts.across(ctx); ok {
+		return r.AttrValues(ctx, scope, key, limit)
+	}
 	s, err := ts.of(ctx)
 	if err != nil {
 		return nil, err
@@ -375,7 +502,11 @@ func (ts *tenants) Stats(ctx context.Context) storage.Stats {
 func (ts *tenants) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s, err := ts.of(r.Context())
 	if err != nil {
-		httpapi.WriteError(w, http.StatusServiceUnavailable, err.Error())
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, storage.ErrQueryRefused) {
+			code = http.StatusBadRequest
+		}
+		httpapi.WriteError(w, code, err.Error())
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -427,13 +558,16 @@ func limitQueries(ov *overrides.Overrides, h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		done, err := ov.StartQuery(t)
-		if err != nil {
-			w.Header().Set("Retry-After", "1")
-			httpapi.WriteError(w, http.StatusTooManyRequests, err.Error())
-			return
+		// A read across tenants takes a place of each.
+		for _, name := range storage.SplitTenants(t) {
+			done, err := ov.StartQuery(name)
+			if err != nil {
+				w.Header().Set("Retry-After", "1")
+				httpapi.WriteError(w, http.StatusTooManyRequests, err.Error())
+				return
+			}
+			defer done()
 		}
-		defer done()
 		h.ServeHTTP(w, r)
 	})
 }

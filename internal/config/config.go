@@ -70,6 +70,10 @@ type Config struct {
 	// DefaultTenant is the tenant of a request that names none when
 	// multitenancy is on; empty refuses such requests (401).
 	DefaultTenant string `yaml:"default_tenant"`
+	// CrossTenantReads lets a read name several tenants in X-Scope-OrgID
+	// ("a|b", as Tempo takes them) when Multitenancy is on; with auth, the
+	// credentials must be allowed to read every one.
+	CrossTenantReads bool `yaml:"cross_tenant_reads"`
 	// MaxTenants bounds the tenants one clew holds (each has its own
 	// store, span metrics and detector); a request for a new tenant beyond
 	// it is refused as overloaded. 0 is unbounded.
@@ -265,6 +269,9 @@ func (c *Config) Validate() error {
 		} else if !c.Multitenancy {
 			errs = append(errs, errors.New("default_tenant (--default-tenant) is for multitenancy: set multitenancy: true (--multitenancy), or use tenant without it"))
 		}
+	}
+	if c.CrossTenantReads && !c.Multitenancy {
+		errs = append(errs, errors.New("cross_tenant_reads is for multitenancy: set multitenancy: true (--multitenancy)"))
 	}
 	if err := c.Overrides.Defaults.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("overrides.defaults: %w", err))

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
@@ -391,4 +393,172 @@ func TestTenantRateLimit(t *testing.T) {
 		}
 	}
 	p.stop()
+}
+
+// TestTenantSpanLimits runs a tenant's max_spans_per_trace,
+// max_attribute_value_bytes and max_search_duration against the real
+// binary: the spans of a trace beyond the limit are rejected (OTLP
+// partial success) and counted, long values are cut, and a search longer
+// than the limit is refused with 400 on the native and Tempo APIs while
+// another tenant is untouched.
+func TestTenantSpanLimits(t *testing.T) {
+	dir := t.TempDir()
+	ovPath := filepath.Join(dir, "overrides.yaml")
+	ov := "overrides:\n  team-a:\n    max_spans_per_trace: 4\n    max_attribute_value_bytes: 5\n    max_search_duration: 1h\n"
+	if err := os.WriteFile(ovPath, []byte(ov), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "clew.yaml")
+	if err := os.WriteFile(cfg, []byte("multitenancy: true\noverrides:\n  file: "+ovPath+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startClew(t, filepath.Join(dir, "data"), "--config", cfg)
+
+	// One trace of 6 spans, each with a 20-byte attribute.
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "lim")
+	ss := rs.ScopeSpans().AppendEmpty()
+	tid := pcommon.TraceID(traceID(77, 0))
+	now := time.Now()
+	for i := range 6 {
+		s := ss.Spans().AppendEmpty()
+		s.SetTraceID(tid)
+		s.SetSpanID(pcommon.SpanID{7, 7, 7, 7, 7, 7, 7, byte(i + 1)})
+		s.SetName("op")
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Duration(i) * time.Millisecond)))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Duration(i+1) * time.Millisecond)))
+		s.Attributes().PutStr("payload", strings.Repeat("x", 20))
+	}
+	body, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	for _, tenant := range []string{"team-a", "team-b"} {
+		code, resp := tenantPost(t, "http://"+p.otlpHTTP+"/v1/traces", tenant, "application/x-protobuf", body)
+		if code != 200 {
+			t.Fatalf("%s: export answered %d %s", tenant, code, resp)
+		}
+		er := ptraceotlp.NewExportResponse()
+		if err := er.UnmarshalProto([]byte(resp)); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(0)
+		if tenant == "team-a" {
+			want = 2
+		}
+		if got := er.PartialSuccess().RejectedSpans(); got != want {
+			t.Errorf("%s: partial success rejected %d spans, want %d (%q)", tenant, got, want, er.PartialSuccess().ErrorMessage())
+		}
+	}
+	for tenant, want := range map[string]struct {
+		spans   int
+		payload string
+	}{"team-a": {4, "xxxxx"}, "team-b": {6, strings.Repeat("x", 20)}} {
+		code, b := tenantGet(t, p.url("/api/v1/traces/"+traceHex(77, 0)), tenant)
+		if code != 200 {
+			t.Fatalf("%s: trace by ID %d %s", tenant, code, b)
+		}
+		var tr otlpTrace
+		if err := json.Unmarshal([]byte(b), &tr); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(tr.spanIDs()); n != want.spans {
+			t.Errorf("%s: %d spans stored, want %d", tenant, n, want.spans)
+		}
+		for _, rs := range tr.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					for _, a := range s.Attributes {
+						if a.Key == "payload" && a.Value["stringValue"] != want.payload {
+							t.Errorf("%s: payload stored as %v, want %q", tenant, a.Value["stringValue"], want.payload)
+						}
+					}
+				}
+			}
+		}
+	}
+	// The search range: 2h is over team-a's 1h, not over team-b's none;
+	// an open range is bounded to the last hour, and finds the trace.
+	end := now.Add(time.Minute).Unix()
+	long := fmt.Sprintf("&start=%d&end=%d", end-7200, end)
+	for _, u := range []string{"/api/v1/search?service=lim" + long, "/tempo/api/search?q=%7B%7D" + long} {
+		if code, b := tenantGet(t, p.url(u), "team-a"); code != 400 || !strings.Contains(b, "max_search_duration") {
+			t.Errorf("team-a %s: %d %s; want 400 naming max_search_duration", u, code, b)
+		}
+		if code, b := tenantGet(t, p.url(u), "team-b"); code != 200 {
+			t.Errorf("team-b %s: %d %s; want 200", u, code, b)
+		}
+	}
+	var sr searchResp
+	if code := getJSONTenant(t, p.url("/api/v1/search?service=lim"), "team-a", &sr); code != 200 || len(sr.Traces) != 1 {
+		t.Errorf("team-a open search: %d, %d traces; want the one trace of the last hour", code, len(sr.Traces))
+	}
+	code, b := tenantGet(t, p.url("/api/v1/limits"), "team-a")
+	if code != 200 || !strings.Contains(b, `"max_spans_per_trace":2`) || !strings.Contains(b, `"max_attribute_value_bytes":6`) || !strings.Contains(b, `"max_search_duration":2`) {
+		t.Errorf("GET /api/v1/limits for team-a does not show the hits (2 spans, 6 values, 2 searches): %d %s", code, b)
+	}
+}
+
+func getJSONTenant(t *testing.T, u, tenant string, v any) int {
+	t.Helper()
+	code, b := tenantGet(t, u, tenant)
+	if code == 200 {
+		if err := json.Unmarshal([]byte(b), v); err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+	}
+	return code
+}
+
+// TestCrossTenantReads reads two tenants at once with X-Scope-OrgID
+// "a|b" (cross_tenant_reads): search, trace by ID and service lists see
+// both tenants' traces on the native, Tempo and Jaeger APIs; writes and
+// the per-tenant analyses refuse several tenants.
+func TestCrossTenantReads(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "clew.yaml")
+	if err := os.WriteFile(cfg, []byte("multitenancy: true\ncross_tenant_reads: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startClew(t, filepath.Join(dir, "data"), "--config", cfg)
+	for _, tn := range []struct {
+		name, prefix string
+		seed         uint64
+	}{{"team-a", "alpha-", 11}, {"team-b", "bravo-", 12}} {
+		body, _ := ptraceotlp.NewExportRequestFromTraces(tenantTraces(tn.prefix, tn.seed, 3)).MarshalProto()
+		if code, b := tenantPost(t, "http://"+p.otlpHTTP+"/v1/traces", tn.name, "application/x-protobuf", body); code != 200 {
+			t.Fatalf("%s: export %d %s", tn.name, code, b)
+		}
+	}
+	both := "team-a|team-b"
+	for _, u := range []string{"/api/v1/services", "/jaeger/api/services", "/tempo/api/search/tag/service.name/values"} {
+		code, b := tenantGet(t, p.url(u), both)
+		if code != 200 || !strings.Contains(b, "alpha-") || !strings.Contains(b, "bravo-") {
+			t.Errorf("%s for %q: %d %s; want both tenants' services", u, both, code, b)
+		}
+		if code, b := tenantGet(t, p.url(u), "team-a"); code != 200 || strings.Contains(b, "bravo-") {
+			t.Errorf("%s for team-a alone: %d %s; want only its services", u, code, b)
+		}
+	}
+	var sr searchResp
+	if code := getJSONTenant(t, p.url("/api/v1/search?limit=100"), both, &sr); code != 200 || len(sr.Traces) != 6 || sr.Total != 6 {
+		t.Errorf("native search across tenants: %d, %d traces, total %d; want the 6 of both", code, len(sr.Traces), sr.Total)
+	}
+	if code, b := tenantGet(t, p.url("/tempo/api/search?q=%7B%7D&limit=100"), both); code != 200 || strings.Count(b, `"traceID"`) != 6 {
+		t.Errorf("Tempo search across tenants: %d, %d traces; want 6", code, strings.Count(b, `"traceID"`))
+	}
+	for _, id := range []string{traceHex(11, 0), traceHex(12, 0)} {
+		if code, _ := tenantGet(t, p.url("/api/v1/traces/"+id), both); code != 200 {
+			t.Errorf("trace %s across tenants: %d, want 200", id, code)
+		}
+	}
+	if code, _ := tenantGet(t, p.url("/api/v1/traces/"+traceHex(12, 0)), "team-a"); code != 404 {
+		t.Errorf("team-b's trace read as team-a: %d, want 404", code)
+	}
+	// Several tenants are for reads of traces only.
+	body, _ := ptraceotlp.NewExportRequestFromTraces(tenantTraces("x-", 13, 1)).MarshalProto()
+	if code, b := tenantPost(t, "http://"+p.otlpHTTP+"/v1/traces", both, "application/x-protobuf", body); code != 400 {
+		t.Errorf("write across tenants: %d %s, want 400", code, b)
+	}
+	if code, b := tenantGet(t, p.url("/api/v1/red"), both); code != 400 || !strings.Contains(b, "across tenants") {
+		t.Errorf("RED across tenants: %d %s, want 400 saying why", code, b)
+	}
 }

@@ -171,6 +171,9 @@ func (e *Engine) Search(ctx context.Context, req SearchRequest) (*SearchResult, 
 	if p.metrics != nil {
 		return nil, ErrMetricsQuery
 	}
+	if req.Start, req.End, err = e.boundRange(ctx, req.Start, req.End); err != nil {
+		return nil, err
+	}
 	limit := req.Limit
 	if limit <= 0 {
 		limit = 20
@@ -238,6 +241,13 @@ func searchWindows(start, end uint64) [][2]uint64 {
 		out = append(out, [2]uint64{lo, hi})
 		hi, w = lo-1, w*4
 	}
+}
+
+// boundRange asks the source, when it bounds search ranges per tenant
+// (storage.RangeBounder), for the range to search; once per request,
+// before the range is split into windows.
+func (e *Engine) boundRange(ctx context.Context, start, end uint64) (uint64, uint64, error) {
+	return storage.BoundRange(ctx, e.src, start, end)
 }
 
 // scanState is what successive scans of one query share: the candidate

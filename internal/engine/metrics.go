@@ -93,6 +93,9 @@ func (e *Engine) Metrics(ctx context.Context, req MetricsRequest) (*MetricsResul
 	if req.End <= req.Start {
 		return nil, fmt.Errorf("end must be after start")
 	}
+	if req.Start, req.End, err = e.boundRange(ctx, req.Start, req.End); err != nil {
+		return nil, err
+	}
 	step := req.Step
 	if step == 0 {
 		step = req.End - req.Start

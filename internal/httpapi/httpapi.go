@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // ErrorBody is the shape of every error answer: {"error": "..."}.
@@ -44,21 +46,38 @@ func WriteError(w http.ResponseWriter, code int, msg string) {
 // went away (nginx's 499).
 const StatusClientClosed = 499
 
-// WriteQueryError maps the error of a query to a status: a deadline is 504
-// with timeoutMsg, a cancelled request 499, anything else 500 (logged on
-// log, if not nil, with the request path).
-func WriteQueryError(w http.ResponseWriter, r *http.Request, err error, timeoutMsg string, log *slog.Logger) {
+// TimeoutMsg is the message of a query that ran out of time.
+const TimeoutMsg = "query timed out: narrow the time range or add conditions"
+
+// QueryStatus maps the error of a query to the status and message every
+// query API answers (each in its own error shape): a limit of the tenant
+// (storage.ErrQueryRefused) is 400 with the limit named, a deadline 504
+// with timeoutMsg (TimeoutMsg when empty), a cancelled request 499, and
+// anything else 500, which the caller logs (internal says so).
+func QueryStatus(r *http.Request, err error, timeoutMsg string) (code int, msg string, internal bool) {
 	switch {
+	case errors.Is(err, storage.ErrQueryRefused):
+		return http.StatusBadRequest, err.Error(), false
 	case errors.Is(err, context.DeadlineExceeded):
-		WriteError(w, http.StatusGatewayTimeout, timeoutMsg)
-	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
-		WriteError(w, StatusClientClosed, "request cancelled")
-	default:
-		if log != nil {
-			log.Error("query", "path", r.URL.Path, "err", err)
+		if timeoutMsg == "" {
+			timeoutMsg = TimeoutMsg
 		}
-		WriteError(w, http.StatusInternalServerError, err.Error())
+		return http.StatusGatewayTimeout, timeoutMsg, false
+	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+		return StatusClientClosed, "request cancelled", false
 	}
+	return http.StatusInternalServerError, err.Error(), true
+}
+
+// WriteQueryError answers the error of a query with QueryStatus's status
+// in the native error shape, logging a 500 on log (if not nil) with the
+// request path.
+func WriteQueryError(w http.ResponseWriter, r *http.Request, err error, timeoutMsg string, log *slog.Logger) {
+	code, msg, internal := QueryStatus(r, err, timeoutMsg)
+	if internal && log != nil {
+		log.Error("query", "path", r.URL.Path, "err", err)
+	}
+	WriteError(w, code, msg)
 }
 
 // Budget bounds a query's context by timeout (none when timeout <= 0).

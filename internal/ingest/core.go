@@ -118,11 +118,31 @@ type Outcome struct {
 	RetryAfter time.Duration
 }
 
-// Limiter bounds each tenant's ingestion rate (internal/overrides).
-// AllowIngest reports whether a request of spans spans and bytes bytes of
-// tenant may be stored now and, when not, how long to wait.
+// Limiter holds each tenant's ingest limits (internal/overrides).
 type Limiter interface {
+	// AllowIngest reports whether a request of spans spans and bytes
+	// bytes of tenant may be stored now and, when not, how long to wait.
 	AllowIngest(tenant string, spans, bytes int) (retryAfter time.Duration, ok bool)
+	// TenantLimits returns the tenant's per-span and per-trace limits.
+	TenantLimits(tenant string) TenantLimits
+	// AllowTraceSpans counts n more spans of the trace and returns how
+	// many of them may be stored (the first ones); only called when
+	// TenantLimits sets MaxSpansPerTrace.
+	AllowTraceSpans(tenant string, trace span.TraceID, n int) (allowed int)
+	// CappedValues counts n attribute values cut to the tenant's
+	// MaxAttrValueBytes.
+	CappedValues(tenant string, n int)
+}
+
+// TenantLimits are the limits a tenant's overrides put on its spans; zero
+// is no limit beyond the core's own.
+type TenantLimits struct {
+	// MaxAttrValueBytes caps string and bytes attribute values, when
+	// lower than the core's Limits.MaxAttrValueBytes.
+	MaxAttrValueBytes int
+	// MaxSpansPerTrace is the most spans of one trace that are stored;
+	// the spans beyond it are rejected (max_spans_per_trace).
+	MaxSpansPerTrace int
 }
 
 // SetLimiter makes every request pass l before it is stored; nil (the
@@ -387,9 +407,25 @@ func encodingList(encs []string) string {
 // every span was rejected is refused (invalid_spans), so that the sender
 // learns that nothing was stored.
 func (r *Request) Store(ctx context.Context, b *span.Batch, res otlp.Result, rec []byte) Outcome {
-	r.c.m.limited(r.proto, res)
-	o := Outcome{Rejected: res.Rejected, Result: res, Msg: res.Message}
+	tenant, ok := storage.TenantFrom(ctx) // set by the tenant resolution in front of the receiver
+	if !ok {
+		tenant = r.c.tenant
+	}
+	var tl TenantLimits
+	if r.c.lim != nil && len(b.Spans) > 0 {
+		tl = r.c.lim.TenantLimits(tenant)
+		if tl.MaxAttrValueBytes > 0 && tl.MaxAttrValueBytes < r.c.cfg.Limits.MaxAttrValueBytes {
+			before := res.Truncated
+			res.CapValues(b, tl.MaxAttrValueBytes)
+			if n := res.Truncated - before; n > 0 {
+				r.c.lim.CappedValues(tenant, n)
+				res.Finish()
+			}
+		}
+	}
 	if len(b.Spans) == 0 {
+		r.c.m.limited(r.proto, res)
+		o := Outcome{Rejected: res.Rejected, Result: res, Msg: res.Message}
 		if res.Rejected > 0 && !r.proto.partialSuccess() {
 			o.Kind, o.Reason, o.Msg = Rejected, ReasonInvalidSpans, "no valid span in the request: "+res.Message
 		}
@@ -397,23 +433,34 @@ func (r *Request) Store(ctx context.Context, b *span.Batch, res otlp.Result, rec
 		return o
 	}
 	if rec == nil || res.Modified {
-		buf := r.c.getBuf()
-		r.bufs = append(r.bufs, buf)
-		*buf = otlp.MarshalProto((*buf)[:0], b)
-		rec = *buf
-	}
-	tenant, ok := storage.TenantFrom(ctx) // set by the tenant resolution in front of the receiver
-	if !ok {
-		tenant = r.c.tenant
+		rec = r.encode(b)
 	}
 	if r.c.lim != nil {
 		if wait, ok := r.c.lim.AllowIngest(tenant, len(b.Spans), len(rec)); !ok {
-			o.Kind, o.Reason, o.RetryAfter = Overloaded, ReasonTenantRateLimited, wait
+			r.c.m.limited(r.proto, res)
+			o := Outcome{Kind: Overloaded, Reason: ReasonTenantRateLimited, RetryAfter: wait, Rejected: res.Rejected, Result: res}
 			o.Msg = fmt.Sprintf("tenant %s is over its ingestion rate (overrides): retry in %s", tenant, wait.Round(time.Millisecond))
 			r.c.m.spansLost(r.proto, o.Reason, len(b.Spans))
 			r.count(o)
 			return o
 		}
+		// After the rate: a refused request must not count its spans
+		// into their traces.
+		if tl.MaxSpansPerTrace > 0 && r.limitTraces(tenant, b, &res) {
+			res.Finish()
+			if len(b.Spans) > 0 {
+				rec = r.encode(b)
+			}
+		}
+	}
+	r.c.m.limited(r.proto, res)
+	o := Outcome{Rejected: res.Rejected, Result: res, Msg: res.Message}
+	if len(b.Spans) == 0 { // every span over its trace's limit
+		if !r.proto.partialSuccess() {
+			o.Kind, o.Reason, o.Msg = Rejected, ReasonInvalidSpans, "no span stored: "+res.Message
+		}
+		r.count(o)
+		return o
 	}
 	err := r.c.app.Append(ctx, tenant, rec, b)
 	switch {
@@ -432,6 +479,84 @@ func (r *Request) Store(ctx context.Context, b *span.Batch, res otlp.Result, rec
 	}
 	r.count(o)
 	return o
+}
+
+// encode returns b as an OTLP ExportTraceServiceRequest, in a buffer the
+// request holds until End.
+func (r *Request) encode(b *span.Batch) []byte {
+	buf := r.c.getBuf()
+	r.bufs = append(r.bufs, buf)
+	*buf = otlp.MarshalProto((*buf)[:0], b)
+	return *buf
+}
+
+// limitTraces drops the spans of b beyond their trace's share of the
+// tenant's max_spans_per_trace (the first spans of each trace in the
+// request are kept), counts them in res, and reports whether any was
+// dropped.
+func (r *Request) limitTraces(tenant string, b *span.Batch, res *otlp.Result) bool {
+	// Most requests hold few traces: count them in a slice before
+	// reaching for a map.
+	type share struct {
+		id   span.TraceID
+		left int
+	}
+	var small [16]share
+	shares := small[:0]
+	var byID map[span.TraceID]int
+	find := func(id span.TraceID) int {
+		if byID != nil {
+			if i, ok := byID[id]; ok {
+				return i
+			}
+			return -1
+		}
+		for i := range shares {
+			if shares[i].id == id {
+				return i
+			}
+		}
+		return -1
+	}
+	for i := range b.Spans {
+		id := b.Spans[i].TraceID
+		if j := find(id); j >= 0 {
+			shares[j].left++
+			continue
+		}
+		shares = append(shares, share{id: id, left: 1})
+		if byID == nil && len(shares) > len(small) {
+			byID = make(map[span.TraceID]int, 2*len(shares))
+			for j, s := range shares {
+				byID[s.id] = j
+			}
+		} else if byID != nil {
+			byID[id] = len(shares) - 1
+		}
+	}
+	dropped := 0
+	for i := range shares {
+		n := shares[i].left
+		shares[i].left = r.c.lim.AllowTraceSpans(tenant, shares[i].id, n)
+		dropped += n - shares[i].left
+	}
+	if dropped == 0 {
+		return false
+	}
+	kept := b.Spans[:0]
+	for i := range b.Spans {
+		j := find(b.Spans[i].TraceID)
+		if shares[j].left == 0 {
+			continue
+		}
+		shares[j].left--
+		kept = append(kept, b.Spans[i])
+	}
+	clear(b.Spans[len(kept):])
+	b.Spans = kept
+	res.Rejected += dropped
+	res.RejectReasons[otlp.ReasonMaxSpansPerTrace] += dropped
+	return true
 }
 
 // GRPCError is the gRPC error answering o (nil when accepted). Retryable

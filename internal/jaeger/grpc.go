@@ -17,6 +17,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // The gRPC query services: Jaeger's api_v2 QueryService (what Jaeger's own
@@ -105,8 +106,10 @@ func (a *API) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 // DEADLINE_EXCEEDED, a cancelled call CANCELED, anything else INTERNAL.
 func (a *API) grpcError(ctx context.Context, method string, err error) error {
 	switch {
+	case errors.Is(err, storage.ErrQueryRefused):
+		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "query timed out: narrow the time range or add conditions")
+		return status.Error(codes.DeadlineExceeded, httpapi.TimeoutMsg)
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 		return status.Error(codes.Canceled, "request cancelled")
 	}

@@ -14,7 +14,6 @@ package jaeger
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 
@@ -86,14 +85,11 @@ func writeBody(w http.ResponseWriter, code int, b []byte) {
 // queryStatus maps a store error to a status and message: a deadline is 504,
 // a cancelled request 499 (the client is gone), anything else 500.
 func (a *API) queryStatus(r *http.Request, err error) (int, string) {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, "query timed out: narrow the time range or add conditions"
-	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
-		return 499, "request cancelled"
+	code, msg, internal := httpapi.QueryStatus(r, err, "")
+	if internal {
+		a.log.Error("query", "path", r.URL.Path, "err", err)
 	}
-	a.log.Error("query", "path", r.URL.Path, "err", err)
-	return http.StatusInternalServerError, err.Error()
+	return code, msg
 }
 
 // loadConcurrency bounds the traces loaded at once for one request, as the

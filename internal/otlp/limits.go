@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/clew-dev/clew/internal/span"
 )
 
 // Limits bounds what one request may carry. Over-long strings are truncated
@@ -84,10 +86,13 @@ const (
 	// ReasonInvalidParentSpanID: the parent span ID is neither empty nor
 	// 8 bytes long (protobuf only).
 	ReasonInvalidParentSpanID
+	// ReasonMaxSpansPerTrace: the trace already holds its tenant's
+	// max_spans_per_trace (applied by the receiver core, not a decoder).
+	ReasonMaxSpansPerTrace
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"invalid_trace_id", "invalid_span_id", "invalid_parent_span_id"}
+var reasonNames = [numReasons]string{"invalid_trace_id", "invalid_span_id", "invalid_parent_span_id", "max_spans_per_trace"}
 
 // NumReasons is the number of distinct reject reasons.
 const NumReasons = int(numReasons)
@@ -308,4 +313,54 @@ func (r *Result) Clean(s string, max int, name bool) string {
 	out, f := CleanString(s, max)
 	r.Count(f, name)
 	return out
+}
+
+// CapValues cuts every string and bytes attribute value of b (of spans,
+// events, links, resources and scopes, nested ones included) to at most
+// max bytes, as a tenant's max_attribute_value_bytes lower than the
+// decoder's asks, and counts each cut in r.Truncated. Call Finish after.
+func (r *Result) CapValues(b *span.Batch, max int) {
+	for _, res := range b.Resources {
+		r.capAttrs(res.Attrs, max)
+	}
+	for _, sc := range b.Scopes {
+		r.capAttrs(sc.Attrs, max)
+	}
+	for i := range b.Spans {
+		sp := &b.Spans[i]
+		r.capAttrs(sp.Attrs, max)
+		for j := range sp.Events {
+			r.capAttrs(sp.Events[j].Attrs, max)
+		}
+		for j := range sp.Links {
+			r.capAttrs(sp.Links[j].Attrs, max)
+		}
+	}
+}
+
+func (r *Result) capAttrs(attrs []span.Attr, max int) {
+	for i := range attrs {
+		r.capValue(&attrs[i].Value, max)
+	}
+}
+
+func (r *Result) capValue(v *span.Value, max int) {
+	switch v.Type {
+	case span.TypeString:
+		if len(v.Str) > max {
+			v.Str = truncate(v.Str, max)
+			r.Truncated++
+		}
+	case span.TypeBytes:
+		if len(v.Str) > max {
+			v.Str = v.Str[:max]
+			r.Truncated++
+		}
+	case span.TypeArray:
+		for i := range v.Array {
+			r.capValue(&v.Array[i], max)
+		}
+	case span.TypeMap:
+		r.capAttrs(v.Map, max)
+	}
 }

@@ -57,7 +57,8 @@ func NewTraceSpanCounter(o *Overrides, capacity int) *TraceSpanCounter {
 	half := max(capacity/traceShards/2, 1)
 	c := &TraceSpanCounter{o: o}
 	for i := range c.shards {
-		c.shards[i] = traceShard{cur: make(map[traceKey]int32, half), prev: make(map[traceKey]int32, half), half: half}
+		// Not sized ahead: a process whose tenants set no limit pays nothing.
+		c.shards[i] = traceShard{cur: map[traceKey]int32{}, prev: map[traceKey]int32{}, half: half}
 	}
 	return c
 }

@@ -2,10 +2,36 @@ package storage
 
 import (
 	"context"
+	"errors"
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
 )
+
+// ErrQueryRefused is wrapped by the error of a Reader call that a limit
+// of the tenant refuses (max_search_duration): the caller answers 400 /
+// INVALID_ARGUMENT with the error's text, which names the limit.
+var ErrQueryRefused = errors.New("query refused by a limit of the tenant")
+
+// RangeBounder is implemented by a Reader whose tenants may have a
+// longest search range (max_search_duration). A front end that splits a
+// request's range into several Reader calls (the TraceQL engine) asks it
+// once for the whole range: BoundRange returns the range to search, start
+// and end in Unix nanoseconds (0: open), with open ends bounded, or an
+// error wrapping ErrQueryRefused when the range is longer than the limit.
+type RangeBounder interface {
+	BoundRange(ctx context.Context, start, end uint64) (uint64, uint64, error)
+}
+
+// BoundRange is r's BoundRange when r is a RangeBounder, else the range
+// as it is. A Reader that wraps another implements RangeBounder with it
+// over the wrapped one.
+func BoundRange(ctx context.Context, r Reader, start, end uint64) (uint64, uint64, error) {
+	if b, ok := r.(RangeBounder); ok {
+		return b.BoundRange(ctx, start, end)
+	}
+	return start, end, nil
+}
 
 // Reader answers the queries of one tenant's traces: the contract every
 // query front end (the native API, TraceQL, Tempo, Jaeger, Zipkin, the

@@ -200,8 +200,8 @@ func (db *DB) applyRetention(ctx context.Context) {
 	db.mu.Unlock()
 	var drop []string
 	reason := map[string]string{}
-	if db.cfg.Retention > 0 {
-		cutoff := db.now().Add(-db.cfg.Retention).UnixNano()
+	if ret := db.retention(); ret > 0 {
+		cutoff := db.now().Add(-ret).UnixNano()
 		for _, m := range metas {
 			if m.CreatedAt < cutoff {
 				drop = append(drop, m.ID)
@@ -262,6 +262,17 @@ func (db *DB) retire(b *diskBlock, why string) {
 		}
 	}
 	b.release()
+}
+
+// retention is the age past which blocks are dropped: the tenant's
+// override when Options.Retention gives one, else Config.Retention.
+func (db *DB) retention() time.Duration {
+	if db.opts.Retention != nil {
+		if r := db.opts.Retention(); r > 0 {
+			return r
+		}
+	}
+	return db.cfg.Retention
 }
 
 // RunRetention applies retention now (for tests and the admin API).

@@ -51,6 +51,10 @@ type Options struct {
 	Now func() time.Time
 	// Cache is the shared page cache; nil creates one of Config.PageCacheBytes.
 	Cache *cache.Cache
+	// Retention, when set, is asked at every retention run for the
+	// tenant's retention (its overrides, which a reload can change); a
+	// result of 0 or less leaves Config.Retention in force.
+	Retention func() time.Duration
 }
 
 // DB is one tenant's store. Its methods are safe for concurrent use.

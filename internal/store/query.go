@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
+	"github.com/clew-dev/clew/internal/storage"
 )
 
 // snapshot returns every source a query must read, newest last, and a
@@ -60,28 +60,8 @@ func (db *DB) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool
 	if !found {
 		return nil, false, nil
 	}
-	dedupeSpans(b)
+	storage.SortTrace(b)
 	return b, true, nil
-}
-
-func dedupeSpans(b *span.Batch) {
-	slices.SortStableFunc(b.Spans, func(x, y span.Span) int {
-		if c := cmp.Compare(x.StartUnixNano, y.StartUnixNano); c != 0 {
-			return c
-		}
-		return bytes.Compare(x.SpanID[:], y.SpanID[:])
-	})
-	out := b.Spans[:0]
-	for i := range b.Spans {
-		s := &b.Spans[i]
-		if k := len(out) - 1; k >= 0 && out[k].SpanID == s.SpanID && out[k].StartUnixNano == s.StartUnixNano &&
-			out[k].EndUnixNano == s.EndUnixNano && out[k].Name == s.Name {
-			continue
-		}
-		out = append(out, *s)
-	}
-	clear(b.Spans[len(out):])
-	b.Spans = out
 }
 
 // Services lists the service names of every source, sorted.

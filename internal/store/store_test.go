@@ -508,3 +508,34 @@ func statIDs(ms []storage.BlockMeta) []string {
 	}
 	return out
 }
+
+// TestRetentionOverride checks that Options.Retention (a tenant's
+// overrides) is asked at every run: a shorter one drops blocks the
+// configured retention keeps, and 0 leaves the configured one in force.
+func TestRetentionOverride(t *testing.T) {
+	cfg := testConfig()
+	cfg.Retention = 24 * time.Hour
+	db := openTestDB(t, t.TempDir(), cfg, newClock())
+	defer db.Close()
+	var override atomic.Int64
+	db.opts.Retention = func() time.Duration { return time.Duration(override.Load()) }
+	db.appendBatch(t, makeBatch(6, 0, 10, 2, uint64(db.clock.Now().UnixNano())))
+	if err := db.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db.clock.Advance(2 * time.Hour)
+	db.RunRetention(context.Background()) // no override: 24h
+	if n := len(db.Stats(context.Background()).Blocks); n != 1 {
+		t.Fatalf("%d blocks, want 1: the configured 24h keeps a 2h old block", n)
+	}
+	override.Store(int64(3 * time.Hour)) // a reload
+	db.RunRetention(context.Background())
+	if n := len(db.Stats(context.Background()).Blocks); n != 1 {
+		t.Fatalf("%d blocks, want 1: a 3h override keeps a 2h old block", n)
+	}
+	override.Store(int64(time.Hour))
+	db.RunRetention(context.Background())
+	if n := len(db.Stats(context.Background()).Blocks); n != 0 {
+		t.Fatalf("%d blocks, want 0: a 1h override drops a 2h old block", n)
+	}
+}

@@ -80,6 +80,11 @@ type spanBudget struct {
 	cut  atomic.Bool
 }
 
+// BoundRange is storage.RangeBounder over the wrapped Reader.
+func (b *spanBudget) BoundRange(ctx context.Context, start, end uint64) (uint64, uint64, error) {
+	return storage.BoundRange(ctx, b.Reader, start, end)
+}
+
 func (b *spanBudget) FindTrace(ctx context.Context, id span.TraceID) (*span.Batch, bool, error) {
 	if b.left.Load() <= 0 {
 		b.cut.Store(true)
@@ -171,15 +176,11 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // writeQueryError maps a store or engine error to a status: a deadline is
 // 504, a cancelled request 499 (the client is gone), anything else 500.
 func (a *API) writeQueryError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout, "query timed out: narrow the time range or add conditions")
-	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
-		writeError(w, 499, "request cancelled")
-	default:
+	code, msg, internal := httpapi.QueryStatus(r, err, "")
+	if internal {
 		a.log.Error("query", "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, err.Error())
 	}
+	writeError(w, code, msg)
 }
 
 // parseQuery parses a TraceQL query, writing a 400 with the parser's

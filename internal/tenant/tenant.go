@@ -94,6 +94,9 @@ type Config struct {
 	Default string
 	// Auth checks credentials; nil accepts every request.
 	Auth Authorizer
+	// CrossTenantReads lets a read name several tenants, "a|b" as Tempo
+	// takes them, when Multi is on: each must pass Auth for reading.
+	CrossTenantReads bool
 }
 
 // Resolver finds the tenant of each request.
@@ -126,8 +129,8 @@ func (r *Resolver) Resolve(ctx context.Context, requested, authorization string,
 	if !r.cfg.Multi {
 		requested = r.cfg.Single
 	} else if requested != "" {
-		if strings.Contains(requested, "|") {
-			return "", fmt.Errorf("%w: %q names several tenants; reads across tenants are not supported", ErrInvalid, requested)
+		if strings.Contains(requested, storage.TenantSeparator) {
+			return r.resolveAcross(ctx, requested, authorization, need)
 		}
 		if err := Validate(requested); err != nil {
 			return "", err
@@ -151,6 +154,44 @@ func (r *Resolver) Resolve(ctx context.Context, requested, authorization string,
 	}
 	return requested, nil
 }
+
+// resolveAcross resolves a read that names several tenants ("a|b"):
+// permitted only for reads with CrossTenantReads on, and only when the
+// credentials may read every tenant named. It returns the tenants joined
+// by storage.TenantSeparator, duplicates left out.
+func (r *Resolver) resolveAcross(ctx context.Context, requested, authorization string, need Need) (string, error) {
+	switch {
+	case need != NeedRead:
+		return "", fmt.Errorf("%w: %q names several tenants; only reads may", ErrInvalid, requested)
+	case !r.cfg.CrossTenantReads:
+		return "", fmt.Errorf("%w: %q names several tenants, and reads across tenants are off (cross_tenant_reads)", ErrInvalid, requested)
+	}
+	names := storage.SplitTenants(requested)
+	if len(names) > MaxTenantsPerRead {
+		return "", fmt.Errorf("%w: %q names %d tenants, at most %d", ErrInvalid, requested, len(names), MaxTenantsPerRead)
+	}
+	for _, n := range names {
+		if err := Validate(n); err != nil {
+			return "", err
+		}
+		if r.cfg.Auth != nil {
+			t, err := r.cfg.Auth.Authorize(ctx, authorization, n, NeedRead)
+			if err != nil {
+				return "", err
+			}
+			if t != n {
+				return "", fmt.Errorf("%w: the credentials act for tenant %q, not %q", ErrForbidden, t, n)
+			}
+		}
+	}
+	if len(names) == 1 {
+		return names[0], nil
+	}
+	return strings.Join(names, storage.TenantSeparator), nil
+}
+
+// MaxTenantsPerRead bounds the tenants one read across tenants names.
+const MaxTenantsPerRead = 32
 
 // reason is the metric label and status of a Resolve error.
 func reason(err error) (string, int, codes.Code) {

@@ -65,6 +65,8 @@ func TestResolve(t *testing.T) {
 	multi := Config{Multi: true}
 	withDefault := Config{Multi: true, Default: "anon"}
 	authed := Config{Multi: true, Auth: fakeAuth{}}
+	across := Config{Multi: true, CrossTenantReads: true}
+	acrossAuthed := Config{Multi: true, CrossTenantReads: true, Auth: fakeAuth{}}
 	for _, c := range []struct {
 		name            string
 		cfg             Config
@@ -83,6 +85,12 @@ func TestResolve(t *testing.T) {
 		{name: "multi missing", cfg: multi, wantErr: ErrMissing, wantHTTP: 401, wantGRPC: codes.Unauthenticated, wantRejectLabel: "missing"},
 		{name: "multi traversal", cfg: multi, header: "../x", wantErr: ErrInvalid, wantHTTP: 400, wantGRPC: codes.InvalidArgument, wantRejectLabel: "invalid"},
 		{name: "multi several", cfg: multi, header: "a|b", wantErr: ErrInvalid, wantHTTP: 400, wantGRPC: codes.InvalidArgument, wantRejectLabel: "invalid"},
+		{name: "across tenants", cfg: across, header: "a|b|a", need: NeedRead, want: "a|b"},
+		{name: "across tenants one", cfg: across, header: "a|", need: NeedRead, want: "a"},
+		{name: "across tenants bad part", cfg: across, header: "a|../x", need: NeedRead, wantErr: ErrInvalid, wantHTTP: 400, wantGRPC: codes.InvalidArgument, wantRejectLabel: "invalid"},
+		{name: "across tenants write", cfg: across, header: "a|b", need: NeedWrite, wantErr: ErrInvalid, wantHTTP: 400, wantGRPC: codes.InvalidArgument, wantRejectLabel: "invalid"},
+		{name: "across tenants token of one", cfg: acrossAuthed, authz: "Bearer a-token", header: "team-a|team-b", need: NeedRead, wantErr: ErrForbidden, wantHTTP: 403, wantGRPC: codes.PermissionDenied, wantRejectLabel: "forbidden"},
+		{name: "across tenants operator", cfg: acrossAuthed, authz: "Bearer admin", header: "team-a|team-b", need: NeedRead, want: "team-a|team-b"},
 		{name: "multi overlong", cfg: multi, header: strings.Repeat("a", 151), wantErr: ErrInvalid, wantHTTP: 400, wantGRPC: codes.InvalidArgument, wantRejectLabel: "invalid"},
 		{name: "default tenant", cfg: withDefault, want: "anon"},
 		{name: "default does not override", cfg: withDefault, header: "team-b", want: "team-b"},

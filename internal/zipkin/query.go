@@ -36,15 +36,11 @@ const (
 // queryStatus maps a store error to a status: a deadline is 504, a
 // cancelled request 499 (the client is gone), anything else 500.
 func (a *API) writeQueryError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		writeText(w, http.StatusGatewayTimeout, "query timed out: narrow the time range or add conditions")
-	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
-		writeText(w, 499, "request cancelled")
-	default:
+	code, msg, internal := httpapi.QueryStatus(r, err, "")
+	if internal {
 		a.log.Error("query", "path", r.URL.Path, "err", err)
-		writeText(w, http.StatusInternalServerError, err.Error())
 	}
+	writeText(w, code, msg)
 }
 
 func writeStrings(w http.ResponseWriter, list []string) {
