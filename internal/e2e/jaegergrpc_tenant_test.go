@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/clew-dev/clew/internal/auth"
 )
 
 // gogoCodec marshals jaeger-idl's api_v2 messages (gogo-generated, with
@@ -222,7 +224,9 @@ func otherTraceCodes(ctx context.Context, conn *grpc.ClientConn, trace string) (
 // own services, operations and traces and nothing of the other's, by its
 // x-scope-orgid metadata or, with authentication, by its bearer token; a
 // call without a tenant (or token) is UNAUTHENTICATED, one naming another
-// tenant than its token's PERMISSION_DENIED.
+// tenant than its token's PERMISSION_DENIED. A read across tenants (a|b)
+// is INVALID_ARGUMENT without cross_tenant_reads, and with it answers both
+// tenants to a token allowed both, PERMISSION_DENIED to one allowed one.
 func TestJaegerGRPCTenants(t *testing.T) {
 	type caller struct{ tenant, token, own, other, ownTrace, otherTrace string }
 	callers := []caller{
@@ -235,7 +239,8 @@ func TestJaegerGRPCTenants(t *testing.T) {
 			args := []string{"--multitenancy"}
 			if withAuth {
 				cfg := filepath.Join(dir, "clew.yaml")
-				yaml := "auth:\n  tokens:\n" + tokenYAML("a", "token-a", "team-a", "read, write") + tokenYAML("b", "token-b", "team-b", "read, write")
+				yaml := "cross_tenant_reads: true\nauth:\n  tokens:\n" + tokenYAML("a", "token-a", "team-a", "read, write") + tokenYAML("b", "token-b", "team-b", "read, write") +
+					"    - {name: ops, sha256: " + auth.HashToken("token-ops") + ", tenants: [team-a, team-b], rights: [read]}\n"
 				if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 					t.Fatal(err)
 				}
@@ -292,6 +297,25 @@ func TestJaegerGRPCTenants(t *testing.T) {
 			}
 			if _, err := v3Stream(ctx, conn, "GetServices", nil); status.Code(err) != codes.Unauthenticated {
 				t.Errorf("api_v3 GetServices without a tenant: %v, want Unauthenticated", err)
+			}
+			// Reads across tenants (a|b): refused without cross_tenant_reads;
+			// with it (and auth), for a token allowed both tenants only.
+			both := "team-a|team-b"
+			if !withAuth {
+				across := metadata.AppendToOutgoingContext(ctx, "x-scope-orgid", both)
+				if _, err := v3Stream(across, conn, "GetServices", nil); status.Code(err) != codes.InvalidArgument {
+					t.Errorf("api_v3 GetServices for %s without cross_tenant_reads: %v, want InvalidArgument", both, err)
+				}
+			} else {
+				ops := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer token-ops", "x-scope-orgid", both)
+				resp, err := api_v2.NewQueryServiceClient(conn).GetServices(ops, &api_v2.GetServicesRequest{})
+				if err != nil || !strings.Contains(fmt.Sprint(resp.Services), "alpha-") || !strings.Contains(fmt.Sprint(resp.Services), "bravo-") {
+					t.Errorf("api_v2 GetServices for %s with the operator token: %v %v, want both tenants' services", both, resp, err)
+				}
+				onlyA := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer token-a", "x-scope-orgid", both)
+				if _, err := v3Stream(onlyA, conn, "GetServices", nil); status.Code(err) != codes.PermissionDenied {
+					t.Errorf("api_v3 GetServices for %s with token a: %v, want PermissionDenied", both, err)
+				}
 			}
 			if withAuth {
 				// A tenant but no token; a token naming the other tenant.
