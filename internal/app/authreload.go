@@ -43,6 +43,9 @@ type authReloader struct {
 	cur      auth.Config
 	lastHash [sha256.Size]byte // of the file last seen
 	lastJWKS [sha256.Size]byte // of the JWKS file last seen (zero: none)
+	// keysChanged: the JWKS file changed since the key set was last
+	// loaded by a reload (kept across rejected files).
+	keysChanged bool
 	lastErr  string
 
 	reloads            *prometheus.CounterVec
@@ -135,14 +138,14 @@ func (r *authReloader) check(ctx context.Context, force bool) error {
 		r.lastHash = [sha256.Size]byte{}
 		return r.fail(fmt.Errorf("read %s: %w", r.path, err), force)
 	}
-	jwksChanged := jwks != r.lastJWKS
-	if !force && sum == r.lastHash && !jwksChanged {
+	if !force && sum == r.lastHash && jwks == r.lastJWKS {
 		if r.lastErr != "" {
 			return errors.New(r.lastErr) // still the rejected content
 		}
 		return nil
 	}
-	r.lastHash = sum
+	r.keysChanged = r.keysChanged || jwks != r.lastJWKS
+	r.lastHash, r.lastJWKS = sum, jwks
 	cfg, err := r.load(r.path)
 	if err != nil {
 		return r.fail(err, true)
@@ -160,7 +163,7 @@ func (r *authReloader) check(ctx context.Context, force bool) error {
 	// Update loads the key set when the JWT settings changed; with the
 	// same settings, load it again when its file changed or a SIGHUP
 	// asks for it.
-	if next.JWT != nil && reflect.DeepEqual(next.JWT, r.cur.JWT) && (force || jwksChanged) {
+	if next.JWT != nil && reflect.DeepEqual(next.JWT, r.cur.JWT) && (force || r.keysChanged) {
 		if err := r.a.ReloadKeys(ctx); err != nil {
 			// The tokens apply; the key set stays the last good one.
 			r.log.Warn("auth: reloading the JWT key set failed; keeping the last one", "err", err)
@@ -171,6 +174,7 @@ func (r *authReloader) check(ctx context.Context, force bool) error {
 		r.lastJWKS = j
 	}
 	r.cur = next
+	r.keysChanged = false
 	r.lastErr = ""
 	r.success.Inc()
 	r.lastSuccessSeconds.SetToCurrentTime()

@@ -181,6 +181,23 @@ func TestAuthReloadJWKSFile(t *testing.T) {
 	if err := r.check(context.Background(), false); err != nil || f.updates != 3 || f.keyLoads != 2 {
 		t.Fatalf("tokens changed: err %v, %d updates (want 3), %d key loads (want 2)", err, f.updates, f.keyLoads)
 	}
+	// A broken configuration file while the JWKS file changes: counted
+	// once, however often polled; fixed, the key set is loaded.
+	writeFile(t, path, "auth:\n  jwt: {jwks_file: "+jwks+", issuer: i, audience: a}\n  tokens: [\n")
+	writeFile(t, jwks, `{"keys":[{}, {}]}`)
+	before := testutil.ToFloat64(r.failure)
+	for range 3 {
+		if err := r.check(context.Background(), false); err == nil {
+			t.Fatal("broken file accepted")
+		}
+	}
+	if got := testutil.ToFloat64(r.failure) - before; got != 1 {
+		t.Errorf("broken file with a changed JWKS file polled 3 times: %v failures, want 1", got)
+	}
+	writeFile(t, path, "auth:\n  jwt: {jwks_file: "+jwks+", issuer: i, audience: a}\n  tokens:\n"+tokenLine("a", "secret-a", "team-a", "read"))
+	if err := r.check(context.Background(), false); err != nil || f.keyLoads != 3 {
+		t.Fatalf("fixed: err %v, %d key loads, want 3", err, f.keyLoads)
+	}
 	if r.interval != auth.DefaultReloadInterval {
 		t.Errorf("interval %s, want the default %s", r.interval, auth.DefaultReloadInterval)
 	}
