@@ -46,7 +46,7 @@ type authReloader struct {
 	// keysChanged: the JWKS file changed since the key set was last
 	// loaded by a reload (kept across rejected files).
 	keysChanged bool
-	lastErr  string
+	lastErr     string
 
 	reloads            *prometheus.CounterVec
 	success, failure   prometheus.Counter
