@@ -152,6 +152,8 @@ func serveFlags(fs *flag.FlagSet, withTLS bool) func() (config.Config, error) {
 	zipkinAddr := fs.String("zipkin-addr", def.ZipkinAddr, "Zipkin v2 API (ingest and query) listen address; empty disables it")
 	jaegerGRPCAddr := fs.String("jaeger-grpc-addr", def.JaegerGRPCAddr, "Jaeger api_v2 gRPC collector (PostSpans) listen address; empty disables it")
 	jaegerHTTPAddr := fs.String("jaeger-http-addr", def.JaegerHTTPAddr, "Jaeger collector HTTP (POST /api/traces, Thrift) listen address; empty disables it")
+	adminListen := fs.String("admin-listen", def.AdminListen, "serve the admin endpoints (/api/v1/admin/*) and /debug/pprof/* without credentials on this loopback address, e.g. 127.0.0.1:3201; empty disables it")
+	adminRemote := fs.Bool("admin-listen-allow-remote", def.AdminListenAllowRemote, "let --admin-listen bind a non-loopback address (whoever reaches it may flush, compact and read profiles)")
 	logLevel := fs.String("log-level", def.LogLevel, "debug, info, warn or error")
 	logFormat := fs.String("log-format", def.LogFormat, "text or json")
 	walSync := fs.String("wal-sync", string(def.Store.WALSync), "write-ahead log durability: group (fsync, group-committed), always (fsync each write) or none")
@@ -172,6 +174,7 @@ func serveFlags(fs *flag.FlagSet, withTLS bool) func() (config.Config, error) {
 			if cfg, err = config.Load(*cfgPath); err != nil {
 				return cfg, err
 			}
+			cfg.File = *cfgPath // clew serve reloads its auth section
 		}
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -187,6 +190,8 @@ func serveFlags(fs *flag.FlagSet, withTLS bool) func() (config.Config, error) {
 		override("zipkin-addr", func() { cfg.ZipkinAddr = *zipkinAddr })
 		override("jaeger-grpc-addr", func() { cfg.JaegerGRPCAddr = *jaegerGRPCAddr })
 		override("jaeger-http-addr", func() { cfg.JaegerHTTPAddr = *jaegerHTTPAddr })
+		override("admin-listen", func() { cfg.AdminListen = *adminListen })
+		override("admin-listen-allow-remote", func() { cfg.AdminListenAllowRemote = *adminRemote })
 		override("log-level", func() { cfg.LogLevel = *logLevel })
 		override("log-format", func() { cfg.LogFormat = *logFormat })
 		override("wal-sync", func() { cfg.Store.WALSync = wal.SyncPolicy(*walSync) })

@@ -206,6 +206,10 @@ type process struct {
 	// overrides holds the per-tenant limits; nil when none is configured.
 	overrides *overrides.Overrides
 
+	// queryMux is the query port's mux, whose admin routes the admin
+	// listener serves too.
+	queryMux http.Handler
+
 	tlsConfs   map[tlsconfig.Server]*tls.Config // by settings, shared by a group's listeners (tls.go)
 	tlsMetrics *tlsconfig.Metrics
 }
@@ -273,6 +277,9 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 			p.lns[l.Key] = ln
 		}
 	}
+	if err := p.listenAdmin(); err != nil { // admin.go
+		return nil, err
+	}
 
 	core := ingest.NewCore(cfg.Ingest, cfg.Tenant, ts, log, p.reg) // every receiver goes through it
 	tcfg := tenant.Config{Multi: cfg.Multitenancy, Single: cfg.Tenant, Default: cfg.DefaultTenant, CrossTenantReads: cfg.CrossTenantReads}
@@ -283,6 +290,9 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 			return nil, fmt.Errorf("auth: %w", err)
 		}
 		authC = component{name: "auth", stop: func(context.Context) error { return a.Close() }}
+		if cfg.File != "" { // tokens follow the file (authreload.go)
+			authC = p.reloadAuth(authC, a)
+		}
 		opened = append(opened, authC)
 		tcfg.Auth = authorizer{a}
 	}
@@ -297,6 +307,9 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 	// credentials until it stops), the query server (stopped after the
 	// rest), then what holds data, and the receivers (stopped first).
 	cs := components{authC, p.queryServer(ts), tenantsC}
+	if p.lns[config.KeyAdminListen] != nil {
+		cs = append(cs, p.adminServer(p.queryMux))
+	}
 	if p.overrides != nil {
 		octx, stop := context.WithCancel(context.Background())
 		cs = append(cs, component{name: "overrides", start: func() { go p.overrides.Run(octx) }, stop: func(context.Context) error { stop(); return nil }})
@@ -366,7 +379,8 @@ func (p *process) queryServer(ts *tenants) component {
 		}
 		index(w, r)
 	})
-	srv := newHTTPServer(withGRPC(queryGRPC, p.tenant.HTTP(queryNeed, limitQueries(p.overrides, mux))))
+	p.queryMux = mux // also served by the admin listener (admin.go)
+	srv := newHTTPServer(withGRPC(queryGRPC, p.tenant.HTTP(queryNeed, p.closePublicAdmin(limitQueries(p.overrides, mux)))))
 	ln := p.lns[config.KeyHTTP]
 	return component{name: "query HTTP", serve: func() error { return srv.Serve(ln) }, stop: func(ctx context.Context) error {
 		shutdownGRPC(ctx, queryGRPC)

@@ -180,7 +180,16 @@ type Config struct {
 	Tokens []Token `yaml:"tokens"`
 	// JWT, when set, also accepts JWTs signed by an identity provider.
 	JWT *JWT `yaml:"jwt"`
+	// ReloadInterval is how often clew serve reads its configuration
+	// file again for changes of this section (tokens added, removed or
+	// changed, JWT settings, the JWKS file); 0 means
+	// DefaultReloadInterval. A SIGHUP reloads at once.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
+
+// DefaultReloadInterval is how often the auth section is read again when
+// Config.ReloadInterval is 0.
+const DefaultReloadInterval = 10 * time.Second
 
 // Enabled reports whether c configures any credentials; when it does not,
 // clew does not authenticate requests.
@@ -196,6 +205,9 @@ func (c Config) Validate() error {
 		if err := c.JWT.validate(); err != nil {
 			return fmt.Errorf("auth: jwt: %w", err)
 		}
+	}
+	if c.ReloadInterval < 0 {
+		return fmt.Errorf("auth: reload_interval %s is negative", c.ReloadInterval)
 	}
 	return nil
 }
@@ -373,6 +385,20 @@ func (a *Authenticator) Update(c Config) error {
 	a.jwt.Store(v)
 	if old != nil && old != v {
 		old.stop()
+	}
+	return nil
+}
+
+// ReloadKeys loads the JWT key set again now (its file or URL), as on a
+// SIGHUP or when the key set file changed; without JWT settings it does
+// nothing. On error the last key set stays.
+func (a *Authenticator) ReloadKeys(ctx context.Context) error {
+	v := a.jwt.Load()
+	if v == nil {
+		return nil
+	}
+	if err := v.load(ctx); err != nil {
+		return fmt.Errorf("auth: jwt: %w", err)
 	}
 	return nil
 }

@@ -46,6 +46,16 @@ type Config struct {
 	// /api/traces, Thrift), as a Jaeger collector does on 14268. Empty
 	// disables it.
 	JaegerHTTPAddr string `yaml:"jaeger_http_addr"`
+	// AdminListen, when set, serves the admin endpoints (/api/v1/admin/*)
+	// and /debug/pprof/* on this address without credentials: it must be
+	// a loopback address (127.0.0.1:3201, [::1]:3201, localhost:3201)
+	// unless AdminListenAllowRemote. Empty (the default): off.
+	AdminListen string `yaml:"admin_listen"`
+	// AdminListenAllowRemote lets AdminListen be a non-loopback address,
+	// for an operator who guards it otherwise (a firewall, a pod network
+	// no one else reaches): everyone who reaches it may flush, compact,
+	// drop data by retention and read profiles.
+	AdminListenAllowRemote bool `yaml:"admin_listen_allow_remote"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// LogFormat is text or json.
@@ -95,6 +105,12 @@ type Config struct {
 	// File of per-tenant values, reloaded without a restart
 	// (docs/operations.md, Per-tenant limits).
 	Overrides Overrides `yaml:"overrides"`
+
+	// File is the configuration file these settings were read from (set
+	// by clew serve's --config; not a YAML key), "" when none: clew serve
+	// reads its auth section again for changes (auth.reload_interval,
+	// SIGHUP).
+	File string `yaml:"-"`
 }
 
 // TLS is the TLS of each group of listeners.
@@ -230,6 +246,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q must differ from otlp_grpc_addr, otlp_http_addr, http_addr and zipkin_addr", a.name, a.v))
 		}
 	}
+	errs = append(errs, c.validateAdminListen()...)
 	if c.JaegerGRPCAddr != "" && c.JaegerGRPCAddr == c.JaegerHTTPAddr {
 		errs = append(errs, fmt.Errorf("jaeger_grpc_addr and jaeger_http_addr must differ (both %q)", c.JaegerGRPCAddr))
 	}
@@ -299,6 +316,41 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validateAdminListen checks admin_listen: host:port, another address than
+// the other listeners', and loopback unless admin_listen_allow_remote.
+func (c *Config) validateAdminListen() []error {
+	if c.AdminListen == "" {
+		if c.AdminListenAllowRemote {
+			return []error{errors.New("admin_listen_allow_remote (--admin-listen-allow-remote) is set but admin_listen (--admin-listen) is empty")}
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(c.AdminListen)
+	if err != nil {
+		return []error{fmt.Errorf("admin_listen (--admin-listen) %q is not host:port (e.g. 127.0.0.1:3201), or empty to disable: %v", c.AdminListen, err)}
+	}
+	for _, other := range []string{c.OTLPGRPCAddr, c.OTLPHTTPAddr, c.HTTPAddr, c.ZipkinAddr, c.JaegerGRPCAddr, c.JaegerHTTPAddr} {
+		if other == c.AdminListen {
+			return []error{fmt.Errorf("admin_listen %q must differ from the other listen addresses", c.AdminListen)}
+		}
+	}
+	if !c.AdminListenAllowRemote && !IsLoopback(host) {
+		return []error{fmt.Errorf("admin_listen (--admin-listen) %q is not a loopback address: it serves flush, compact, retention and /debug/pprof without credentials, so it binds to 127.0.0.1, [::1] or localhost; to bind it elsewhere on purpose, also set admin_listen_allow_remote: true (--admin-listen-allow-remote)", c.AdminListen)}
+	}
+	return nil
+}
+
+// IsLoopback reports whether host (of a listen address) binds to the
+// loopback interface only: "localhost" or a loopback IP. An empty host
+// binds every interface and is not.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func (t *TLS) validate() []error {
 	var errs []error
 	for _, g := range []struct {
@@ -349,6 +401,9 @@ const (
 	KeyZipkin     = "zipkin_addr"
 	KeyJaegerGRPC = "jaeger_grpc_addr"
 	KeyJaegerHTTP = "jaeger_http_addr"
+	// KeyAdminListen is the admin listener's, which Listeners does not
+	// list (it has no TLS; see AdminListen).
+	KeyAdminListen = "admin_listen"
 )
 
 // Listeners lists every address clew serve listens on, in the order it

@@ -107,6 +107,16 @@ func TestValidate(t *testing.T) {
 		{"tls query mTLS", func(c *Config) {
 			c.TLS.Query = tlsconfig.Server{CertFile: "config_test.go", KeyFile: "config_test.go", ClientCAFile: "config_test.go"}
 		}, "tls.query: client certificates"},
+		{"admin listen loopback", func(c *Config) { c.AdminListen = "127.0.0.1:3201" }, ""},
+		{"admin listen ipv6 loopback", func(c *Config) { c.AdminListen = "[::1]:3201" }, ""},
+		{"admin listen localhost", func(c *Config) { c.AdminListen = "localhost:3201" }, ""},
+		{"admin listen every interface", func(c *Config) { c.AdminListen = ":3201" }, "admin_listen_allow_remote"},
+		{"admin listen remote", func(c *Config) { c.AdminListen = "10.0.0.1:3201" }, "is not a loopback address"},
+		{"admin listen remote allowed", func(c *Config) { c.AdminListen, c.AdminListenAllowRemote = "0.0.0.0:3201", true }, ""},
+		{"admin listen allow without address", func(c *Config) { c.AdminListenAllowRemote = true }, "admin_listen (--admin-listen) is empty"},
+		{"admin listen not host:port", func(c *Config) { c.AdminListen = "3201" }, "admin_listen (--admin-listen) \"3201\" is not host:port"},
+		{"admin listen on the query port", func(c *Config) { c.HTTPAddr, c.AdminListen = "127.0.0.1:3200", "127.0.0.1:3200" }, "must differ"},
+		{"auth reload interval", func(c *Config) { c.Auth.ReloadInterval = -1 }, "reload_interval"},
 		{"tls ingest", func(c *Config) {
 			c.TLS.Ingest = tlsconfig.Server{CertFile: "config_test.go", KeyFile: "config_test.go", ClientCAFile: "config_test.go", RequireClientCert: true}
 		}, ""},

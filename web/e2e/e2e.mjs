@@ -8,14 +8,16 @@
 // budget, compare, the service map, the analysis pages (services with
 // RED and baseline bands, the aggregated critical path, anomalies,
 // deployments, attribute ranking, instrumentation quality), deep links,
-// themes, and the error states (missing trace, bad ID, empty result, slow
-// server, server down, detection off).
+// themes, the tenant setting (against a second clew with multitenancy and
+// a token), and the error states (missing trace, bad ID, empty result,
+// slow server, server down, detection off).
 //
 // Usage: node web/e2e/e2e.mjs --clew PATH [--artifacts DIR] [--chromium PATH]
 // (web/e2e/run.sh builds the binary with the UI and runs this.)
 // Prints one line per check, the measured numbers, and "N passed, N failed".
 
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,18 +90,27 @@ async function freePorts(n) {
   return ports;
 }
 
-async function startClew() {
+/**
+ * startClew starts `clew serve` on fresh loopback ports, by default the
+ * run's clew (the global clew), or another with its own configuration file,
+ * data directory and flags (opts.config, opts.dir, opts.extra); it returns
+ * the query and OTLP/HTTP base URLs and the process.
+ */
+async function startClew(opts = {}) {
   const [pg, ph, pq] = await freePorts(3);
-  clew = spawn(
+  let out = '';
+  const proc = spawn(
     clewBin,
-    ['serve', '--config', configFile, '--data-dir', dataDir, '--otlp-grpc-addr', `127.0.0.1:${pg}`, '--otlp-http-addr', `127.0.0.1:${ph}`, '--http-addr', `127.0.0.1:${pq}`, '--zipkin-addr', '', '--jaeger-grpc-addr', '', '--jaeger-http-addr', '', '--log-format', 'json'],
+    ['serve', '--config', opts.config ?? configFile, '--data-dir', opts.dir ?? dataDir, '--otlp-grpc-addr', `127.0.0.1:${pg}`, '--otlp-http-addr', `127.0.0.1:${ph}`, '--http-addr', `127.0.0.1:${pq}`, '--zipkin-addr', '', '--jaeger-grpc-addr', '', '--jaeger-http-addr', '', '--log-format', 'json', ...(opts.extra ?? [])],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  if (!opts.config) clew = proc;
   const addrs = await new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`clew did not start in 30 s:\n${clewLog}`)), 30_000);
+    const timer = setTimeout(() => rej(new Error(`clew did not start in 30 s:\n${out}`)), 30_000);
     const onData = (b) => {
-      clewLog += b.toString();
-      for (const line of clewLog.split('\n')) {
+      out += b.toString();
+      if (proc === clew) clewLog = out;
+      for (const line of out.split('\n')) {
         if (!line.includes('"clew serving"')) continue;
         try {
           const j = JSON.parse(line);
@@ -109,9 +120,9 @@ async function startClew() {
         } catch {}
       }
     };
-    clew.stdout.on('data', onData);
-    clew.stderr.on('data', onData);
-    clew.on('exit', (code) => rej(new Error(`clew exited with ${code}:\n${clewLog}`)));
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.on('exit', (code) => rej(new Error(`clew exited with ${code}:\n${out}`)));
   });
   const base = `http://${addrs.http}`;
   for (let i = 0; i < 100; i++) {
@@ -119,7 +130,7 @@ async function startClew() {
     if (r?.ok) break;
     await new Promise((s) => setTimeout(s, 100));
   }
-  return { base, otlp: `http://${addrs.otlp}` };
+  return { base, otlp: `http://${addrs.otlp}`, proc };
 }
 
 function stopClew() {
@@ -778,6 +789,74 @@ await check('themes: system dark, toggle, keyboard help', async () => {
   await p.waitForSelector('[role=dialog]');
   await snap(p, 'keyboard-help');
   await dark.close();
+});
+
+/** oneSpanTrace is an OTLP/HTTP JSON request of one server span of service svc, ending now. */
+function oneSpanTrace(svc) {
+  const end = BigInt(Date.now()) * 1_000_000n;
+  return {
+    resourceSpans: [{
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: svc } }] },
+      scopeSpans: [{
+        scope: { name: 'ui-e2e' },
+        spans: [{ traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), name: 'GET /', kind: 2, startTimeUnixNano: String(end - 5_000_000n), endTimeUnixNano: String(end) }],
+      }],
+    }],
+  };
+}
+
+await check('tenant setting: the Tenant button of the top bar switches the tenant (and token) every view reads', async () => {
+  // Another clew, with multitenancy and an operator token allowed every
+  // tenant; two tenants write one service each.
+  const dir = mkdtempSync(join(tmpdir(), 'clew-ui-e2e-tenants-'));
+  const token = randomBytes(24).toString('base64url');
+  const cfg = join(dir, 'clew.yaml');
+  writeFileSync(cfg, `multitenancy: true\nauth:\n  tokens:\n    - {name: ui, sha256: ${createHash('sha256').update(token).digest('hex')}, tenants: ['*'], rights: [read, write]}\n`);
+  const t = await startClew({ config: cfg, dir: join(dir, 'data') });
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme: 'light' });
+  try {
+    const tenants = [['team-a', 'alpha-shop'], ['team-b', 'bravo-shop']];
+    for (const [tenant, svc] of tenants) {
+      const r = await fetch(`${t.otlp}/v1/traces`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Scope-OrgID': tenant, Authorization: `Bearer ${token}` }, body: JSON.stringify(oneSpanTrace(svc)) });
+      assert(r.ok, `${tenant} OTLP export: ${r.status} ${await r.text()}`);
+    }
+    const p = await ctx.newPage();
+    p.on('pageerror', (e) => consoleErrors.push(String(e)));
+    // Neither tenant nor token yet: refused, and the message says where to set them.
+    await p.goto(`${t.base}/ui/search`);
+    await p.waitForSelector('[data-state=error]');
+    const msg = await p.textContent('[data-state=error]');
+    assert(msg.includes('Tenant button'), `error without a tenant: ${msg}`);
+    assert((await p.textContent('[data-testid=tenant-button]')).includes('default'), 'the button shows no tenant yet');
+    for (const [tenant, own] of tenants) {
+      const others = tenants.filter(([x]) => x !== tenant).map(([, s]) => s);
+      await p.click('[data-testid=tenant-button]');
+      await p.fill('[data-testid=tenant-form] input[name=tenant]', tenant);
+      await p.fill('[data-testid=tenant-form] input[name=token]', token);
+      await Promise.all([p.waitForEvent('load'), p.click('[data-testid=tenant-form] button[type=submit]')]);
+      await p.waitForSelector(`[data-testid=tenant-button]:has-text("Tenant: ${tenant}")`);
+      // Search: the tenant's trace, none of the other's.
+      await p.waitForSelector('[data-testid=results] tbody tr');
+      const rows = await p.textContent('[data-testid=results] tbody');
+      assert(rows.includes(own) && !others.some((o) => rows.includes(o)), `${tenant} search results: ${rows}`);
+      // Services (RED metrics of the tenant's own span metrics).
+      await p.goto(`${t.base}/ui/services`);
+      await p.waitForSelector('[data-testid=services-table] tbody tr');
+      const svcs = await p.$$eval('[data-testid=services-table] tbody tr', (trs) => trs.map((r) => r.getAttribute('data-service')));
+      assert(svcs.includes(own) && !others.some((o) => svcs.includes(o)), `${tenant} services: ${svcs}`);
+      await snap(p, `tenant-${tenant}-services`);
+      await p.goto(`${t.base}/ui/search`);
+    }
+    // The token is kept for the tab only, never in local storage.
+    const stored = await p.evaluate(() => JSON.stringify({ ...localStorage }));
+    assert(!stored.includes(token), 'the token is not in localStorage');
+  } finally {
+    await ctx.close();
+    const exited = new Promise((r) => (t.proc.exitCode === null ? t.proc.once('exit', r) : r()));
+    t.proc.kill('SIGTERM');
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 await check('server stopped: the open page says clew is not reachable', async () => {
