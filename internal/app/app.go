@@ -312,7 +312,10 @@ func (p *process) build(ctx context.Context) (_ components, err error) {
 	}
 	if p.overrides != nil {
 		octx, stop := context.WithCancel(context.Background())
-		cs = append(cs, component{name: "overrides", start: func() { go p.overrides.Run(octx) }, stop: func(context.Context) error { stop(); return nil }})
+		cs = append(cs, component{name: "overrides", start: func() {
+			go p.overrides.Run(octx)
+			go reloadOnHUP(octx, log, p.overrides)
+		}, stop: func(context.Context) error { stop(); return nil }})
 	}
 	cs = append(cs, p.receivers(core, ts)...)
 	return cs, nil

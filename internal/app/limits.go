@@ -1,6 +1,11 @@
 package app
 
 import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/clew-dev/clew/internal/ingest"
@@ -35,4 +40,21 @@ func (l *ingestLimiter) AllowTraceSpans(tenant string, trace span.TraceID, n int
 
 func (l *ingestLimiter) CappedValues(tenant string, n int) {
 	l.ov.Hit(tenant, overrides.MaxAttributeValueBytes, n)
+}
+
+// reloadOnHUP reads the overrides file again on every SIGHUP until ctx is
+// done, whether or not it looks changed.
+func reloadOnHUP(ctx context.Context, log *slog.Logger, ov *overrides.Overrides) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("SIGHUP: reloading the overrides file")
+			_ = ov.Reload() // logged and counted by Reload
+		}
+	}
 }
