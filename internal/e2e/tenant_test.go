@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -526,6 +527,28 @@ func TestTenantSpanLimits(t *testing.T) {
 	if code != 200 || !strings.Contains(b, `"max_spans_per_trace":2`) || !strings.Contains(b, `"max_attribute_value_bytes":6`) || !strings.Contains(b, `"max_search_duration":2`) {
 		t.Errorf("GET /api/v1/limits for team-a does not show the hits (2 spans, 6 values, 2 searches): %d %s", code, b)
 	}
+	// SIGHUP reloads the file at once (the poll is every 10 s).
+	if err := os.WriteFile(ovPath+".tmp", []byte("overrides:\n  team-a:\n    max_spans_per_trace: 9\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(ovPath+".tmp", ovPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, b := tenantGet(t, p.url("/api/v1/limits"), "team-a")
+		if code == 200 && strings.Contains(b, `"max_spans_per_trace":9`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the file rewritten and SIGHUP sent: limits not reloaded within 5s: %d %s", code, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.stop()
 }
 
 func getJSONTenant(t *testing.T, u, tenant string, v any) int {
