@@ -569,7 +569,7 @@ func getJSONTenant(t *testing.T, u, tenant string, v any) int {
 func TestCrossTenantReads(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "clew.yaml")
-	if err := os.WriteFile(cfg, []byte("multitenancy: true\ncross_tenant_reads: true\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("multitenancy: true\ncross_tenant_reads: true\noverrides:\n  defaults:\n    max_concurrent_queries: 16\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := startClew(t, filepath.Join(dir, "data"), "--config", cfg)
@@ -614,5 +614,8 @@ func TestCrossTenantReads(t *testing.T) {
 	}
 	if code, b := tenantGet(t, p.url("/api/v1/red"), both); code != 400 || !strings.Contains(b, "across tenants") {
 		t.Errorf("RED across tenants: %d %s, want 400 saying why", code, b)
+	}
+	if code, b := tenantGet(t, p.url("/api/v1/limits"), both); code != 400 {
+		t.Errorf("limits across tenants: %d %s, want 400", code, b)
 	}
 }

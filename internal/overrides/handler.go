@@ -1,8 +1,10 @@
 package overrides
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/clew-dev/clew/internal/httpapi"
@@ -129,6 +131,10 @@ func (o *Overrides) Handler() http.Handler {
 		tenant, ok := storage.TenantFrom(r.Context())
 		if !ok {
 			tenant = o.opts.DefaultTenant
+		}
+		if strings.Contains(tenant, storage.TenantSeparator) {
+			httpapi.WriteError(w, http.StatusBadRequest, fmt.Sprintf("%q names several tenants: limits are per tenant; ask one, or all=1 with the admin right", tenant))
+			return
 		}
 		httpapi.WriteJSON(w, http.StatusOK, o.Tenant(tenant))
 	})
