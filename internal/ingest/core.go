@@ -495,13 +495,15 @@ func (r *Request) encode(b *span.Batch) []byte {
 // request are kept), counts them in res, and reports whether any was
 // dropped.
 func (r *Request) limitTraces(tenant string, b *span.Batch, res *otlp.Result) bool {
-	// Most requests hold few traces: count them in a slice before
-	// reaching for a map.
+	// Most requests hold up to a few dozen traces, each trace's spans
+	// together: count them in a slice (searched once per trace) before
+	// reaching for a map (BenchmarkIngestTenancy: a map per request of
+	// 50 traces cost 25 ns per span).
 	type share struct {
 		id   span.TraceID
 		left int
 	}
-	var small [16]share
+	var small [64]share
 	shares := small[:0]
 	var byID map[span.TraceID]int
 	find := func(id span.TraceID) int {
@@ -518,12 +520,19 @@ func (r *Request) limitTraces(tenant string, b *span.Batch, res *otlp.Result) bo
 		}
 		return -1
 	}
+	last := -1 // the spans of a trace usually come together
 	for i := range b.Spans {
 		id := b.Spans[i].TraceID
-		if j := find(id); j >= 0 {
-			shares[j].left++
+		if last >= 0 && shares[last].id == id {
+			shares[last].left++
 			continue
 		}
+		if j := find(id); j >= 0 {
+			shares[j].left++
+			last = j
+			continue
+		}
+		last = len(shares)
 		shares = append(shares, share{id: id, left: 1})
 		if byID == nil && len(shares) > len(small) {
 			byID = make(map[span.TraceID]int, 2*len(shares))
@@ -544,8 +553,13 @@ func (r *Request) limitTraces(tenant string, b *span.Batch, res *otlp.Result) bo
 		return false
 	}
 	kept := b.Spans[:0]
+	last = -1
 	for i := range b.Spans {
-		j := find(b.Spans[i].TraceID)
+		j := last
+		if j < 0 || shares[j].id != b.Spans[i].TraceID {
+			j = find(b.Spans[i].TraceID)
+			last = j
+		}
 		if shares[j].left == 0 {
 			continue
 		}
