@@ -38,6 +38,12 @@ type options struct {
 	// tenancy runs the server with multitenancy, a bearer token and
 	// per-tenant limits on, and every client with the token and tenant.
 	tenancy bool
+	// telemetrygen is the OpenTelemetry Collector's telemetrygen binary,
+	// the generator of the telemetrygen shape; tgRate and tgWorkers are
+	// its --rate (spans per second per worker) and --workers.
+	telemetrygen string
+	tgRate       float64
+	tgWorkers    int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -54,6 +60,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.queries, "queries", 50, "repetitions of each search query")
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the flush for background work (compaction)")
 	fs.Uint64Var(&o.seed, "seed", 42, "loadgen seed")
+	fs.StringVar(&o.telemetrygen, "telemetrygen", "", "the telemetrygen binary, for the telemetrygen shape (a generator that is not clew's: 10-span traces over OTLP/HTTP)")
+	fs.Float64Var(&o.tgRate, "tg-rate", 10000, "telemetrygen --rate: spans per second per worker (its SDK drops spans when unthrottled)")
+	fs.IntVar(&o.tgWorkers, "tg-workers", 4, "telemetrygen --workers")
 	fs.BoolVar(&o.tenancy, "tenancy", false, "run with multitenancy, token authentication and per-tenant limits on (to measure their cost)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -69,8 +78,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	for _, s := range strings.Split(*shapes, ",") {
 		s = strings.TrimSpace(s)
-		if s != loadgen.ShapeBench && s != loadgen.ShapeRealistic {
-			return o, fmt.Errorf("parse flags: unknown shape %q in --shapes (want bench, realistic)", s)
+		switch {
+		case s == shapeTelemetrygen && o.telemetrygen == "":
+			return o, errors.New("parse flags: the telemetrygen shape needs --telemetrygen BIN")
+		case s == shapeTelemetrygen && (o.tgRate <= 0 || o.tgWorkers < 1):
+			return o, errors.New("parse flags: --tg-rate and --tg-workers must be positive")
+		case s != loadgen.ShapeBench && s != loadgen.ShapeRealistic && s != shapeTelemetrygen:
+			return o, fmt.Errorf("parse flags: unknown shape %q in --shapes (want bench, realistic, telemetrygen)", s)
 		}
 		o.shapes = append(o.shapes, s)
 	}
@@ -110,6 +124,7 @@ type result struct {
 	serverCmd  []string
 	loadCmd    []string
 	failures   []string
+	noNeedle   bool // the generator names no needle trace (telemetrygen)
 }
 
 func (r *result) fail(format string, args ...any) {
@@ -265,6 +280,9 @@ func (b *bench) runShape(ctx context.Context, shape, dir string) (*result, error
 	pid := srv.Process.Pid
 
 	// Ingest.
+	if shape == shapeTelemetrygen {
+		return b.runTelemetrygen(ctx, res, pid, httpAddr, base, dataDir, clientAuth, stopServer, tail)
+	}
 	idsFile := filepath.Join(dir, "trace-ids")
 	reportFile := filepath.Join(dir, "loadgen.json")
 	res.loadCmd = b.pinned(1, b.bin, "loadgen", "--endpoint", grpcAddr, "--shape", shape,
@@ -300,6 +318,13 @@ func (b *bench) runShape(ctx context.Context, shape, dir string) (*result, error
 		return nil, err
 	}
 
+	return b.finishShape(ctx, res, pid, cpu0, base, dataDir, &sc, stopServer, tail)
+}
+
+// finishShape flushes, lets background work settle, measures the server
+// and the disk, runs the queries and stops the server.
+func (b *bench) finishShape(ctx context.Context, res *result, pid int, cpu0 float64, base, dataDir string, sc *loadgen.Sidecar, stopServer func() error, tail func() string) (*result, error) {
+	shape := res.shape
 	res.ingestDir = dirSize(dataDir)
 
 	// Flush the head into a block and let background work settle.
@@ -328,7 +353,14 @@ func (b *bench) runShape(ctx context.Context, shape, dir string) (*result, error
 	res.dirBytes = dirSize(dataDir)
 
 	// Read side.
-	b.queries(ctx, base, &sc, res)
+	if sc == nil { // a generator without a sidecar: sample the store
+		s, err := sampleStore(ctx, base, res)
+		if err != nil {
+			res.fail("sample trace IDs: %v", err)
+		}
+		sc = s
+	}
+	b.queries(ctx, base, sc, res)
 
 	if err := stopServer(); err != nil {
 		var ee *exec.ExitError

@@ -18,6 +18,15 @@
 // Usage:
 //
 //	go run ./tools/benchrun [--spans 1000000] [--shapes bench,realistic] [--out .bench/results.md] [--clew BIN] [--keep]
+//	    [--tenancy] [--telemetrygen BIN --shapes telemetrygen [--tg-rate 10000] [--tg-workers 4]]
+//
+// The telemetrygen shape drives the server with the OpenTelemetry
+// Collector's telemetrygen (a generator clew's authors did not write; build
+// it from the Go module proxy with `go install
+// github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.161.0`):
+// 10-span traces over OTLP/HTTP at a fixed rate, every span it generated
+// counted as accepted by the server and stored, trace IDs sampled from
+// the store over the run's time.
 package main
 
 import (

@@ -45,12 +45,18 @@ func (b *bench) markdown(results []*result) string {
 		fmt.Fprintf(&sb, "| Peak RSS | %.0f MB |\n", float64(r.peakRSS)/(1<<20))
 		fmt.Fprintf(&sb, "| Bytes per span on disk (blocks / all incl. WAL) | %s / %s |\n", perSpan(r.blockBytes), perSpan(r.dirBytes))
 		fmt.Fprintf(&sb, "| Trace by ID p50 / p99 (%d IDs) | %s / %s |\n", len(r.byID), ms(r.byID.quantile(0.5)), ms(r.byID.quantile(0.99)))
-		fmt.Fprintf(&sb, "| Needle search p50 / p99 | %s / %s |\n", ms(r.needle.quantile(0.5)), ms(r.needle.quantile(0.99)))
+		if r.noNeedle {
+			fmt.Fprintf(&sb, "| Needle search p50 / p99 | n/a (the generator sends no needle trace) |\n")
+		} else {
+			fmt.Fprintf(&sb, "| Needle search p50 / p99 | %s / %s |\n", ms(r.needle.quantile(0.5)), ms(r.needle.quantile(0.99)))
+		}
 		fmt.Fprintf(&sb, "| Broad search, 20 full traces, p50 / p99 | %s / %s |\n", ms(r.broad.quantile(0.5)), ms(r.broad.quantile(0.99)))
 		fmt.Fprintf(&sb, "| Stored traces / sent traces | %d / %d |\n", r.stored, rep.Traces)
-		fmt.Fprintf(&sb, "| Loadgen: rejected / failed spans, retries | %d / %d, %d |\n", rep.RejectedSpans, rep.FailedSpans, rep.Retries)
-		fmt.Fprintf(&sb, "| Export call p50 / p99 | %.1f ms / %.1f ms |\n", rep.Latency.P50, rep.Latency.P99)
-		fmt.Fprintf(&sb, "| Loadgen CPU-s per 1 M spans (generation and sending) | %s |\n", perM(r.cpuLoad))
+		if r.shape != shapeTelemetrygen { // it reports neither
+			fmt.Fprintf(&sb, "| Loadgen: rejected / failed spans, retries | %d / %d, %d |\n", rep.RejectedSpans, rep.FailedSpans, rep.Retries)
+			fmt.Fprintf(&sb, "| Export call p50 / p99 | %.1f ms / %.1f ms |\n", rep.Latency.P50, rep.Latency.P99)
+		}
+		fmt.Fprintf(&sb, "| Generator CPU-s per 1 M spans (generation and sending) | %s |\n", perM(r.cpuLoad))
 		fmt.Fprintf(&sb, "| Flush time | %s |\n", ms(r.flushTime))
 		fmt.Fprintf(&sb, "| Disk after flush: blocks / WAL / total | %.1f MB / %.1f MB / %.1f MB |\n",
 			float64(r.blockBytes)/(1<<20), float64(r.walBytes)/(1<<20), float64(r.dirBytes)/(1<<20))
