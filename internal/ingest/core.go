@@ -414,7 +414,8 @@ func (r *Request) Store(ctx context.Context, b *span.Batch, res otlp.Result, rec
 	var tl TenantLimits
 	if r.c.lim != nil && len(b.Spans) > 0 {
 		tl = r.c.lim.TenantLimits(tenant)
-		if tl.MaxAttrValueBytes > 0 && tl.MaxAttrValueBytes < r.c.cfg.Limits.MaxAttrValueBytes {
+		// No value of a request smaller than the cap can be over it.
+		if tl.MaxAttrValueBytes > 0 && tl.MaxAttrValueBytes < r.c.cfg.Limits.MaxAttrValueBytes && (rec == nil || len(rec) > tl.MaxAttrValueBytes) {
 			before := res.Truncated
 			res.CapValues(b, tl.MaxAttrValueBytes)
 			if n := res.Truncated - before; n > 0 {
