@@ -67,6 +67,7 @@ type Receiver struct {
 
 	decoders sync.Pool // *otlp.Decoder
 	batches  sync.Pool // *span.Batch
+	logs     *logsReceiver // nil: logs not served (SetLogs)
 }
 
 // NewReceiver returns the OTLP receiver going through core.
