@@ -30,6 +30,7 @@ import (
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/jaeger"
 	"github.com/clew-dev/clew/internal/jaegeringest"
+	"github.com/clew-dev/clew/internal/logapi"
 	"github.com/clew-dev/clew/internal/overrides"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/spanmetrics"
@@ -312,6 +313,7 @@ func (p *process) queryServer(ts *tenants) component {
 	napi.SetLimits(cfg.Query)
 	napi.Register(mux)
 	api.NewAnalysis(ts, api.AnalysisConfig{}, log).Register(mux)
+	logapi.New(ts, log).Register(mux)
 	// Span metrics and detection are per tenant: ts serves them from the
 	// tenant's own stack.
 	for _, route := range tenantRoutes {
@@ -376,6 +378,7 @@ func (p *process) queryServer(ts *tenants) component {
 // the same receiver core.
 func (p *process) receivers(core *ingest.Core, ts *tenants) components {
 	recv := ingest.NewReceiver(core)
+	recv.SetLogs(ts) // OTLP logs on the same ports
 	write := func(*http.Request) (tenant.Need, bool) { return tenant.NeedWrite, true }
 	cs := components{
 		p.grpcServer("OTLP/gRPC", config.KeyOTLPGRPC, recv.NewGRPCServer(p.tenant.GRPC(tenant.NeedWrite)...)),
