@@ -313,7 +313,9 @@ func (p *process) queryServer(ts *tenants) component {
 	napi.SetLimits(cfg.Query)
 	napi.Register(mux)
 	api.NewAnalysis(ts, api.AnalysisConfig{}, log).Register(mux)
-	logapi.New(ts, log).Register(mux)
+	lapi := logapi.New(ts, log)
+	lapi.Register(mux)
+	lapi.RegisterLoki(mux) // Grafana's Loki data source, under /loki
 	// Span metrics and detection are per tenant: ts serves them from the
 	// tenant's own stack.
 	for _, route := range tenantRoutes {

@@ -389,6 +389,16 @@ func (ts *tenants) SearchLogs(ctx context.Context, q *logs.Query, limit int, aft
 	return s.logs.SearchLogs(ctx, q, limit, after)
 }
 
+// LogResources lists the resources of the log records of the tenant in
+// ctx (logs.Reader).
+func (ts *tenants) LogResources(ctx context.Context, start, end int64) ([][]logs.KV, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.logs.LogResources(ctx, start, end)
+}
+
 // LogStats reports what the log store of the tenant in ctx holds.
 func (ts *tenants) LogStats(ctx context.Context) logs.Stats {
 	s, err := ts.of(ctx)

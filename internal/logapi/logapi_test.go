@@ -87,6 +87,16 @@ func (f *fakeReader) SearchLogs(_ context.Context, q *logs.Query, limit int, aft
 
 func (f *fakeReader) LogStats(context.Context) logs.Stats { return logs.Stats{} }
 
+func (f *fakeReader) LogResources(context.Context, int64, int64) ([][]logs.KV, error) {
+	var out [][]logs.KV
+	for i := range f.recs {
+		if len(f.recs[i].Resource) > 0 {
+			out = append(out, f.recs[i].Resource)
+		}
+	}
+	return out, nil
+}
+
 func TestEndpoints(t *testing.T) {
 	var recs []logs.Record
 	for i := 9; i >= 0; i-- { // newest first

@@ -34,8 +34,58 @@ type Query struct {
 	TraceID *[16]byte
 	SpanID  *[8]byte
 	// Resource are conditions on resource attributes only (Loki stream
-	// selectors): equality, inequality, regexp.
+	// selectors): equality, inequality, regexp. A matcher names an
+	// attribute by its label name (LabelName).
 	Resource []Matcher
+}
+
+// LabelName is the Loki label name of an attribute key: every character
+// outside [A-Za-z0-9_] becomes _ (service.name is service_name), and a
+// leading digit gets a _ before it.
+func LabelName(key string) string {
+	ok := true
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' && i > 0) {
+			ok = false
+			break
+		}
+	}
+	if ok && key != "" {
+		return key
+	}
+	b := make([]byte, 0, len(key)+1)
+	if key == "" || key[0] >= '0' && key[0] <= '9' {
+		b = append(b, '_')
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			b = append(b, c)
+		} else {
+			b = append(b, '_')
+		}
+	}
+	return string(b)
+}
+
+// MatchResource reports whether the resource attributes res satisfy the
+// matchers (by label name; an absent label is "").
+func MatchResource(ms []Matcher, res []KV) bool {
+	for i := range ms {
+		m := &ms[i]
+		v := ""
+		for _, a := range res {
+			if a.Key == m.Key || LabelName(a.Key) == m.Key {
+				v = a.Value
+				break
+			}
+		}
+		if !m.Matches(v) {
+			return false
+		}
+	}
+	return true
 }
 
 // MatchOp is the operator of a Matcher.
@@ -95,18 +145,8 @@ func (q *Query) Match(r *Record) bool {
 			return false
 		}
 	}
-	for i := range q.Resource {
-		m := &q.Resource[i]
-		v := ""
-		for _, a := range r.Resource {
-			if a.Key == m.Key {
-				v = a.Value
-				break
-			}
-		}
-		if !m.Matches(v) {
-			return false
-		}
+	if !MatchResource(q.Resource, r.Resource) {
+		return false
 	}
 	for _, s := range q.Contains {
 		if !strings.Contains(r.Body, s) {
@@ -211,6 +251,11 @@ type Reader interface {
 	SearchLogs(ctx context.Context, q *Query, limit int, after Cursor) (Page, error)
 	// LogStats reports what the store holds.
 	LogStats(ctx context.Context) Stats
+	// LogResources returns the distinct resources (attribute sets) of the
+	// records that may lie in [start, end) (0: unbounded), at the
+	// granularity of the store's heads and blocks: for label lists. The
+	// slices are shared and must not be modified.
+	LogResources(ctx context.Context, start, end int64) ([][]KV, error)
 }
 
 // Stats says what a log store holds.

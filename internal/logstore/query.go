@@ -212,3 +212,46 @@ func (db *DB) searchBlock(ctx context.Context, b *diskBlock, q *logs.Query, t *t
 	}
 	return nil
 }
+
+// LogResources returns the distinct resources of the heads and of the
+// blocks overlapping [start, end) (logs.Reader).
+func (db *DB) LogResources(ctx context.Context, start, end int64) ([][]logs.KV, error) {
+	db.mu.Lock()
+	heads := append(slices.Clone(db.flushing), db.head)
+	blocks := slices.Clone(db.blocks)
+	db.mu.Unlock()
+	type key struct {
+		p *logs.KV
+		n int
+	}
+	seen := map[key]bool{}
+	var out [][]logs.KV
+	add := func(r []logs.KV) {
+		k := key{n: len(r)}
+		if len(r) > 0 {
+			k.p = &r[0]
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, r)
+		}
+	}
+	for _, h := range heads {
+		h.mu.RLock()
+		for i := range h.recs {
+			if r := &h.recs[i]; (start == 0 || r.Time >= start) && (end == 0 || r.Time < end) {
+				add(r.Resource)
+			}
+		}
+		h.mu.RUnlock()
+	}
+	for _, b := range blocks {
+		if (end != 0 && b.meta.MinTime >= end) || (start != 0 && b.meta.MaxTime < start) {
+			continue
+		}
+		for _, r := range b.resources {
+			add(r)
+		}
+	}
+	return out, ctx.Err()
+}
