@@ -351,7 +351,7 @@ func (p *process) queryServer(ts *tenants) component {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	index := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = fmt.Fprintf(w, "clew %s\n\nWeb UI: /ui/\nNative query API: /api/v1/\nTempo API (Grafana Tempo data source): /tempo\nJaeger API (Jaeger UI, Grafana Jaeger data source): /jaeger\nMetrics: /metrics\nSee docs/api.md.\n", Version)
+		_, _ = fmt.Fprintf(w, "clew %s\n\nWeb UI: /ui/\nNative query API: /api/v1/\nTempo API (Grafana Tempo data source): /tempo\nJaeger API (Jaeger UI, Grafana Jaeger data source): /jaeger\nLogs: /api/v1/logs; Loki API (Grafana Loki data source): /loki\nMetrics: /metrics\nSee docs/api.md.\n", Version)
 	}
 	// The web UI under /ui/; / leads to it once it is built (make ui),
 	// and the plain-text index stays at /index.txt.

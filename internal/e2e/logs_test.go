@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +164,12 @@ func TestLogs(t *testing.T) {
 		}
 		if code, _ := p.get("/api/v1/logs?regexp=("); code != 400 {
 			t.Fatalf("bad regexp: %d, want 400", code)
+		}
+		// Grafana's trace to logs, through the Loki API.
+		code, body := p.get("/loki/api/v1/query_range?since=1h&end=" + fmt.Sprint(time.Now().Add(time.Hour).UnixNano()) + "&query=" +
+			url.QueryEscape(`{service_name="payment"} |= "`+traceHex(7, 21)+`"`))
+		if code != 200 || strings.Count(string(body), "of order-21") != 3 || !strings.Contains(string(body), `"service_name":"payment"`) {
+			t.Fatalf("Loki query_range: %d %s", code, body)
 		}
 	}
 	check(p)
