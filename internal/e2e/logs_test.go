@@ -166,7 +166,7 @@ func TestLogs(t *testing.T) {
 			t.Fatalf("bad regexp: %d, want 400", code)
 		}
 		// Grafana's trace to logs, through the Loki API.
-		code, body := p.get("/loki/api/v1/query_range?since=1h&end=" + fmt.Sprint(time.Now().Add(time.Hour).UnixNano()) + "&query=" +
+		code, body := p.get("/loki/api/v1/query_range?start=1&end=" + fmt.Sprint(time.Now().Add(time.Hour).UnixNano()) + "&query=" +
 			url.QueryEscape(`{service_name="payment"} |= "`+traceHex(7, 21)+`"`))
 		if code != 200 || strings.Count(string(body), "of order-21") != 3 || !strings.Contains(string(body), `"service_name":"payment"`) {
 			t.Fatalf("Loki query_range: %d %s", code, body)
