@@ -115,8 +115,26 @@ func (h *head) append(recs []logs.Record) {
 	}
 }
 
+// diskBlock is a block the store holds. Queries hold a reference while
+// they read it; retention deletes its objects once the last reader let go.
 type diskBlock struct {
 	*blockReader
+	refs    atomic.Int32 // 1 for the store's list, +1 per reading query
+	deleted func()       // called once the last reference is released
+}
+
+func newDiskBlock(b *blockReader) *diskBlock {
+	d := &diskBlock{blockReader: b}
+	d.refs.Store(1)
+	return d
+}
+
+func (d *diskBlock) acquire() { d.refs.Add(1) }
+
+func (d *diskBlock) release() {
+	if d.refs.Add(-1) == 0 && d.deleted != nil {
+		d.deleted()
+	}
 }
 
 // DB is one tenant's log store. Its methods are safe for concurrent use.
@@ -243,7 +261,7 @@ func (db *DB) loadBlocks(ctx context.Context) error {
 			}
 			return fmt.Errorf("open log block %s: %w (move %s aside to start without it)", id, err, db.blockDir(id))
 		}
-		db.blocks = append(db.blocks, &diskBlock{b})
+		db.blocks = append(db.blocks, newDiskBlock(b))
 	}
 	db.updateBlockMetricsLocked()
 	return nil
@@ -488,7 +506,7 @@ func (db *DB) writePending(ctx context.Context) {
 			return
 		}
 		db.mu.Lock()
-		db.blocks = append(db.blocks, &diskBlock{b})
+		db.blocks = append(db.blocks, newDiskBlock(b))
 		db.flushing = db.flushing[1:]
 		db.updateBlockMetricsLocked()
 		db.flushed.Broadcast()
@@ -549,16 +567,21 @@ func (db *DB) RunRetention(ctx context.Context) {
 	}
 	db.blocks = keep
 	db.updateBlockMetricsLocked()
-	db.mu.Unlock()
-	// A query that took its snapshot before may still read a deleted
-	// block: it fails that read (not found) and the caller retries.
+	// A query that took its snapshot before still reads the block: its
+	// objects are deleted once the last reader released it.
 	for _, b := range old {
-		if err := db.deleteBlock(ctx, b.meta.ID); err != nil {
-			db.log.Error("delete log block past retention", "block", b.meta.ID, "err", err)
-			continue
+		b.deleted = func() {
+			if err := db.deleteBlock(ctx, b.meta.ID); err != nil {
+				db.log.Error("delete log block past retention", "block", b.meta.ID, "err", err)
+				return
+			}
+			db.m.retentionDeleted.Inc()
+			db.log.Info("log block deleted by retention", "block", b.meta.ID, "records", b.meta.Records)
 		}
-		db.m.retentionDeleted.Inc()
-		db.log.Info("log block deleted by retention", "block", b.meta.ID, "records", b.meta.Records)
+	}
+	db.mu.Unlock()
+	for _, b := range old {
+		b.release()
 	}
 }
 

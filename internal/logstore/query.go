@@ -81,9 +81,17 @@ func (db *DB) SearchLogs(ctx context.Context, q *logs.Query, limit int, after lo
 		srcs = append(srcs, source{maxTime: 1<<63 - 1, h: h})
 	}
 	for _, b := range db.blocks {
+		b.acquire()
 		srcs = append(srcs, source{maxTime: b.meta.MaxTime, b: b})
 	}
 	db.mu.Unlock()
+	defer func() {
+		for _, s := range srcs {
+			if s.b != nil {
+				s.b.release()
+			}
+		}
+	}()
 	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].maxTime > srcs[j].maxTime })
 
 	t := &topK{limit: limit + 1}
