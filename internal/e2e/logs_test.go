@@ -198,3 +198,23 @@ func TestLogs(t *testing.T) {
 	}
 	p.stop()
 }
+
+// TestLogsSIGKILL: log records acknowledged before a SIGKILL are there
+// after the restart (replayed from the log write-ahead log).
+func TestLogsSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	p := startClew(t, dir)
+	for i := range 4 {
+		pb, _ := plogotlp.NewExportRequestFromLogs(genLogs(9, i*50, 50)).MarshalProto()
+		if code, body := p.postLogs("application/x-protobuf", "", pb); code != 200 {
+			t.Fatalf("HTTP protobuf logs: %d %s", code, body)
+		}
+	}
+	p.kill()
+	p = startClew(t, dir)
+	var r logsResp
+	if code := p.getJSON("/api/v1/logs?limit=1000&attr=host.name=e2e-host", &r); code != 200 || len(r.Logs) != 200 {
+		t.Fatalf("after SIGKILL: status %d, %d records, want 200", code, len(r.Logs))
+	}
+	p.stop()
+}
