@@ -437,6 +437,9 @@ func (b *blockReader) readRowGroup(ctx context.Context, g int) ([]logs.Record, e
 	}
 	_, dec := codecs()
 	var cols [numCols]encoding.Decbuf
+	// The strings of the body and attribute columns are substrings of one
+	// copy of each column: two allocations per row group, not per value.
+	var bodyStr, attrStr string
 	off := int64(0)
 	for c := range cols {
 		raw, err := dec.DecodeAll(buf[off:off+rg.Cols[c]], nil)
@@ -444,12 +447,29 @@ func (b *blockReader) readRowGroup(ctx context.Context, g int) ([]logs.Record, e
 			return nil, fmt.Errorf("%w: block %s row group %d column %d: %v", errCorrupt, b.meta.ID, g, c, err)
 		}
 		cols[c] = encoding.NewDecbuf(raw)
+		switch c {
+		case colBody:
+			bodyStr = string(raw)
+		case colAttrs:
+			attrStr = string(raw)
+		}
 		off += rg.Cols[c]
+	}
+	sub := func(d *encoding.Decbuf, s string) string {
+		v := d.UvarintBytes()
+		if d.Err() != nil {
+			return ""
+		}
+		end := d.Offset()
+		return s[end-len(v) : end]
 	}
 	str := func(d *encoding.Decbuf) string {
 		return b.strs[d.Limit(uint64(len(b.strs)-1))]
 	}
 	recs := make([]logs.Record, rg.Rows)
+	// The attributes of all rows share backing arrays (a row's slice is
+	// capped, so appending to it copies).
+	kvs := make([]logs.KV, 0, 2*rg.Rows)
 	t := int64(0)
 	for i := range recs {
 		r := &recs[i]
@@ -459,7 +479,7 @@ func (b *blockReader) readRowGroup(ctx context.Context, g int) ([]logs.Record, e
 		r.Severity = cols[colSeverity].Byte()
 		r.SeverityText = str(&cols[colSeverityText])
 		r.BodyType = cols[colBody].Byte()
-		r.Body = cols[colBody].UvarintString()
+		r.Body = sub(&cols[colBody], bodyStr)
 		copy(r.TraceID[:], cols[colTrace].Bytes(16))
 		copy(r.SpanID[:], cols[colSpan].Bytes(8))
 		r.Flags = cols[colFlags].Uvarint32()
@@ -472,12 +492,13 @@ func (b *blockReader) readRowGroup(ctx context.Context, g int) ([]logs.Record, e
 		}
 		na := cols[colAttrs].Count(3)
 		if na > 0 {
-			r.Attrs = make([]logs.KV, 0, na)
+			first := len(kvs)
 			for range na {
 				k := str(&cols[colAttrs])
 				ty := cols[colAttrs].Byte()
-				r.Attrs = append(r.Attrs, logs.KV{Key: k, Type: ty, Value: cols[colAttrs].UvarintString()})
+				kvs = append(kvs, logs.KV{Key: k, Type: ty, Value: sub(&cols[colAttrs], attrStr)})
 			}
+			r.Attrs = kvs[first:len(kvs):len(kvs)]
 		}
 	}
 	for c := range cols {
