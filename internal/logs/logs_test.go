@@ -158,3 +158,17 @@ func TestCursor(t *testing.T) {
 		}
 	}
 }
+
+func TestLabelName(t *testing.T) {
+	for _, c := range []struct{ in, want string }{{"service.name", "service_name"}, {"k8s.pod.name", "k8s_pod_name"}, {"plain", "plain"}, {"1st", "_1st"}, {"", "_"}, {"a-b/c", "a_b_c"}} {
+		if got := LabelName(c.in); got != c.want {
+			t.Errorf("LabelName(%q) = %q, want %q", c.in, got, c.want)
+		}
+		if !isLabelOf(c.want, c.in) {
+			t.Errorf("isLabelOf(%q, %q) = false", c.want, c.in)
+		}
+	}
+	if isLabelOf("service_names", "service.name") || isLabelOf("service.name", "service_name") {
+		t.Error("isLabelOf matched a different name")
+	}
+}

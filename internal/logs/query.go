@@ -69,6 +69,29 @@ func LabelName(key string) string {
 	return string(b)
 }
 
+// isLabelOf reports whether label is LabelName(key), without allocating.
+func isLabelOf(label, key string) bool {
+	if label == key {
+		return true
+	}
+	if key == "" || key[0] >= '0' && key[0] <= '9' {
+		return label == LabelName(key)
+	}
+	if len(label) != len(key) {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			c = '_'
+		}
+		if label[i] != c {
+			return false
+		}
+	}
+	return true
+}
+
 // MatchResource reports whether the resource attributes res satisfy the
 // matchers (by label name; an absent label is "").
 func MatchResource(ms []Matcher, res []KV) bool {
@@ -76,7 +99,7 @@ func MatchResource(ms []Matcher, res []KV) bool {
 		m := &ms[i]
 		v := ""
 		for _, a := range res {
-			if a.Key == m.Key || LabelName(a.Key) == m.Key {
+			if isLabelOf(m.Key, a.Key) {
 				v = a.Value
 				break
 			}
