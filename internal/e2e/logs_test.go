@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 )
 
 // genLogs makes n log records: record i belongs to trace i/5 (of seed)
@@ -215,6 +216,44 @@ func TestLogsSIGKILL(t *testing.T) {
 	var r logsResp
 	if code := p.getJSON("/api/v1/logs?limit=1000&attr=host.name=e2e-host", &r); code != 200 || len(r.Logs) != 200 {
 		t.Fatalf("after SIGKILL: status %d, %d records, want 200", code, len(r.Logs))
+	}
+	p.stop()
+}
+
+// TestLogsTenants: with multitenancy, each tenant's log records are
+// stored and found under its own X-Scope-OrgID only, over HTTP and gRPC,
+// and a request without a tenant is refused.
+func TestLogsTenants(t *testing.T) {
+	dir := t.TempDir()
+	p := startClew(t, dir, "--multitenancy")
+	pb, _ := plogotlp.NewExportRequestFromLogs(genLogs(3, 0, 10)).MarshalProto()
+	if code, body := tenantPost(t, "http://"+p.otlpHTTP+"/v1/logs", "acme", "application/x-protobuf", pb); code != 200 {
+		t.Fatalf("acme logs: %d %s", code, body)
+	}
+	if code, _ := tenantPost(t, "http://"+p.otlpHTTP+"/v1/logs", "", "application/x-protobuf", pb); code < 400 {
+		t.Fatalf("logs without a tenant: %d, want a refusal", code)
+	}
+	conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "x-scope-orgid", "globex"), 30*time.Second)
+	defer cancel()
+	if _, err := plogotlp.NewGRPCClient(conn).Export(ctx, plogotlp.NewExportRequestFromLogs(genLogs(4, 0, 20))); err != nil {
+		t.Fatalf("globex gRPC logs: %v", err)
+	}
+	for _, c := range []struct {
+		tenant string
+		want   int
+	}{{"acme", 10}, {"globex", 20}, {"initech", 0}} {
+		code, body := tenantGet(t, p.url("/api/v1/logs?limit=100"), c.tenant)
+		if code != 200 || strings.Count(body, `"body":`) != c.want {
+			t.Fatalf("tenant %s: %d, %d records, want %d", c.tenant, code, strings.Count(body, `"body":`), c.want)
+		}
+	}
+	if code, body := tenantGet(t, p.url("/api/v1/traces/"+traceHex(3, 1)+"/logs"), "globex"); code != 200 || strings.Contains(body, `"body":`) {
+		t.Fatalf("acme's trace seen by globex: %d %s", code, body)
 	}
 	p.stop()
 }
