@@ -47,6 +47,9 @@ func New(r logs.Reader, log *slog.Logger) *API {
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/logs", a.search)
 	mux.HandleFunc("GET /api/v1/traces/{traceID}/logs", a.traceLogs)
+	mux.HandleFunc("GET /api/v1/logs/stats", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, a.r.LogStats(r.Context()))
+	})
 }
 
 // badRequest is a parameter error, answered 400.

@@ -85,7 +85,7 @@ func (f *fakeReader) SearchLogs(_ context.Context, q *logs.Query, limit int, aft
 	return p, nil
 }
 
-func (f *fakeReader) LogStats(context.Context) logs.Stats { return logs.Stats{} }
+func (f *fakeReader) LogStats(context.Context) logs.Stats { return logs.Stats{HeadRecords: len(f.recs)} }
 
 func (f *fakeReader) LogResources(context.Context, int64, int64) ([][]logs.KV, error) {
 	var out [][]logs.KV
@@ -137,6 +137,9 @@ func TestEndpoints(t *testing.T) {
 	code, m = get("/api/v1/traces/01000000000000000000000000000001/logs")
 	if code != 200 || m["count"].(float64) != 5 {
 		t.Fatalf("trace logs: %d %v", code, m)
+	}
+	if code, m := get("/api/v1/logs/stats"); code != 200 || m["headRecords"] != 10.0 {
+		t.Fatalf("stats: %d %v", code, m)
 	}
 	for _, bad := range []string{"/api/v1/traces/zz/logs", "/api/v1/logs?cursor=not-a-cursor", "/api/v1/logs?limit=0", "/api/v1/logs?limit=5000", "/api/v1/logs?regexp=*"} {
 		if code, m := get(bad); code != 400 || m["error"] == "" {

@@ -234,3 +234,38 @@ func TestIncompleteBlockDeleted(t *testing.T) {
 }
 
 func bytesReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+// TestRetentionWaitsForReaders: a block past retention that a query still
+// reads keeps its objects until the query releases it.
+func TestRetentionWaitsForReaders(t *testing.T) {
+	ctx := context.Background()
+	bkt := objstore.NewInMemBucket()
+	now := time.Now()
+	db, err := Open(ctx, Config{Retention: time.Hour}, Options{Tenant: "t1", WALDir: t.TempDir(), Bucket: bkt, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Append(ctx, &logs.Batch{Records: genRecords(0, 100)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.mu.Lock()
+	b := db.blocks[0]
+	b.acquire() // a query in flight
+	db.mu.Unlock()
+	now = now.Add(2 * time.Hour)
+	db.RunRetention(ctx)
+	if st := db.LogStats(ctx); st.Blocks != 0 {
+		t.Fatalf("block still listed: %+v", st)
+	}
+	if _, err := b.readRowGroup(ctx, 0); err != nil {
+		t.Fatalf("the reader lost its block: %v", err)
+	}
+	b.release()
+	if ok, _ := bkt.Exists(ctx, b.dir+"/"+dataName); ok {
+		t.Fatal("block objects not deleted after the last reader")
+	}
+}
