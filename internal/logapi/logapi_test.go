@@ -85,7 +85,9 @@ func (f *fakeReader) SearchLogs(_ context.Context, q *logs.Query, limit int, aft
 	return p, nil
 }
 
-func (f *fakeReader) LogStats(context.Context) logs.Stats { return logs.Stats{HeadRecords: len(f.recs)} }
+func (f *fakeReader) LogStats(context.Context) logs.Stats {
+	return logs.Stats{HeadRecords: len(f.recs)}
+}
 
 func (f *fakeReader) LogResources(context.Context, int64, int64) ([][]logs.KV, error) {
 	var out [][]logs.KV
