@@ -77,13 +77,16 @@ type Meta struct {
 	CreatedAt   int64 `json:"createdAt"`
 	// WALSegmentEnd is the first write-ahead log segment the block does
 	// not cover.
-	WALSegmentEnd int        `json:"walSegmentEnd"`
-	Services      []string   `json:"services"`
-	DataBytes     int64      `json:"dataBytes"`
-	IndexBytes    int64      `json:"indexBytes"`
-	TracesBytes   int64      `json:"tracesBytes"`
-	TraceEntries  int        `json:"traceEntries"`
-	RowGroups     []RowGroup `json:"rowGroups"`
+	WALSegmentEnd int `json:"walSegmentEnd"`
+	// Sources are the blocks a compaction merged into this one; they are
+	// deleted once it is durable, and at open if a crash came between.
+	Sources      []string   `json:"sources,omitempty"`
+	Services     []string   `json:"services"`
+	DataBytes    int64      `json:"dataBytes"`
+	IndexBytes   int64      `json:"indexBytes"`
+	TracesBytes  int64      `json:"tracesBytes"`
+	TraceEntries int        `json:"traceEntries"`
+	RowGroups    []RowGroup `json:"rowGroups"`
 }
 
 // RowGroup locates one row group in the data object.

@@ -49,6 +49,13 @@ type Config struct {
 	Retention time.Duration
 	// MaxPendingFlushes sealed heads may wait before appends are refused.
 	MaxPendingFlushes int
+	// CompactMinBlocks is how many consecutive small blocks are merged
+	// into one; 0 takes the default, a negative value turns compaction
+	// off.
+	CompactMinBlocks int
+	// MaxBlockRecords bounds a compacted block (and the records a
+	// compaction holds in memory).
+	MaxBlockRecords int
 	// WAL settings, as the trace store's.
 	WALSync              wal.SyncPolicy
 	WALGroupCommitWindow time.Duration
@@ -63,6 +70,8 @@ func DefaultConfig() Config {
 		MaxHeadAge:           time.Minute,
 		Retention:            7 * 24 * time.Hour,
 		MaxPendingFlushes:    1,
+		CompactMinBlocks:     4,
+		MaxBlockRecords:      200_000,
 		WALSync:              wal.SyncGroup,
 		WALGroupCommitWindow: 2 * time.Millisecond,
 		WALSegmentBytes:      64 << 20,
@@ -187,6 +196,12 @@ func Open(ctx context.Context, cfg Config, opts Options) (*DB, error) {
 	if cfg.MaxPendingFlushes <= 0 {
 		cfg.MaxPendingFlushes = def.MaxPendingFlushes
 	}
+	if cfg.CompactMinBlocks == 0 {
+		cfg.CompactMinBlocks = def.CompactMinBlocks
+	}
+	if cfg.MaxBlockRecords <= 0 {
+		cfg.MaxBlockRecords = def.MaxBlockRecords
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -249,6 +264,7 @@ func (db *DB) loadBlocks(ctx context.Context) error {
 		return fmt.Errorf("list log blocks: %w", err)
 	}
 	slices.Sort(ids)
+	var opened []*blockReader
 	for _, id := range ids {
 		b, err := openBlock(ctx, db.bkt, db.blockDir(id))
 		if err != nil {
@@ -260,6 +276,24 @@ func (db *DB) loadBlocks(ctx context.Context) error {
 				continue
 			}
 			return fmt.Errorf("open log block %s: %w (move %s aside to start without it)", id, err, db.blockDir(id))
+		}
+		opened = append(opened, b)
+	}
+	// A compaction that wrote its block but crashed before deleting its
+	// sources: the sources go now.
+	replaced := map[string]bool{}
+	for _, b := range opened {
+		for _, src := range b.meta.Sources {
+			replaced[src] = true
+		}
+	}
+	for _, b := range opened {
+		if replaced[b.meta.ID] {
+			db.log.Warn("deleting log block replaced by a finished compaction", "block", b.meta.ID)
+			if err := db.deleteBlock(ctx, b.meta.ID); err != nil {
+				db.log.Error("delete replaced log block", "block", b.meta.ID, "err", err)
+			}
+			continue
 		}
 		db.blocks = append(db.blocks, newDiskBlock(b))
 	}
@@ -451,6 +485,7 @@ func (db *DB) loop() {
 			if time.Since(lastRetention) >= time.Minute {
 				lastRetention = time.Now()
 				db.RunRetention(context.Background())
+				db.Compact(context.Background())
 			}
 		}
 		for {

@@ -269,3 +269,89 @@ func TestRetentionWaitsForReaders(t *testing.T) {
 		t.Fatal("block objects not deleted after the last reader")
 	}
 }
+
+func TestCompaction(t *testing.T) {
+	ctx := context.Background()
+	bkt := objstore.NewInMemBucket()
+	dir := t.TempDir()
+	cfg := Config{CompactMinBlocks: 3, MaxBlockRecords: 4000}
+	db := openTest(t, bkt, dir, cfg)
+	recs := genRecords(0, 3000)
+	for i := 0; i < 3000; i += 300 { // 10 blocks of 300
+		if err := db.Append(ctx, &logs.Batch{Records: append([]logs.Record(nil), recs[i:i+300]...)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A query holding the old blocks while they are compacted.
+	db.mu.Lock()
+	held := db.blocks[0]
+	held.acquire()
+	db.mu.Unlock()
+	db.Compact(ctx)
+	st := db.LogStats(ctx)
+	if st.BlockRecords != 3000 || st.Blocks >= 10 || st.Blocks < 1 {
+		t.Fatalf("after compaction: %+v", st)
+	}
+	if _, err := held.readRowGroup(ctx, 0); err != nil {
+		t.Fatalf("a reader lost its block to compaction: %v", err)
+	}
+	held.release()
+	if ok, _ := bkt.Exists(ctx, held.dir+"/"+metaName); ok {
+		t.Fatal("a compacted source was not deleted")
+	}
+	q := &logs.Query{}
+	if got, want := bodies(all(t, db, q, 333)), oracle(recs, q); len(got) != len(want) || got[0] != want[0] || got[len(got)-1] != want[len(want)-1] {
+		t.Fatalf("after compaction: %d records, want %d", len(got), len(want))
+	}
+	tq := &logs.Query{TraceID: traceOf(1234)}
+	if got := all(t, db, tq, 100); len(got) != 10 {
+		t.Fatalf("trace after compaction: %d records", len(got))
+	}
+	db.Close()
+	db2 := openTest(t, bkt, dir, cfg)
+	if st2 := db2.LogStats(ctx); st2.Blocks != st.Blocks || st2.BlockRecords != 3000 || st2.HeadRecords != 0 {
+		t.Fatalf("after reopen: %+v, before %+v", st2, st)
+	}
+}
+
+// TestCompactionCrash: a compacted block whose sources were not deleted
+// (a crash in between) replaces them at open.
+func TestCompactionCrash(t *testing.T) {
+	ctx := context.Background()
+	bkt := objstore.NewInMemBucket()
+	dir := t.TempDir()
+	db := openTest(t, bkt, dir, Config{CompactMinBlocks: -1})
+	recs := genRecords(0, 600)
+	var ids []string
+	for i := 0; i < 600; i += 200 {
+		if err := db.Append(ctx, &logs.Batch{Records: append([]logs.Record(nil), recs[i:i+200]...)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.mu.Lock()
+	for _, b := range db.blocks {
+		ids = append(ids, b.meta.ID)
+	}
+	db.mu.Unlock()
+	db.Close()
+	// The compacted block, written as Compact writes it; the sources stay.
+	id := newBlockID(time.Now().Add(time.Second))
+	if _, err := writeBlock(ctx, bkt, "t1/logs/"+id, append([]logs.Record(nil), recs...), Meta{ID: id, Tenant: "t1", Sources: ids}); err != nil {
+		t.Fatal(err)
+	}
+	db2 := openTest(t, bkt, dir, Config{CompactMinBlocks: -1})
+	if st := db2.LogStats(ctx); st.Blocks != 1 || st.BlockRecords != 600 {
+		t.Fatalf("after open: %+v", st)
+	}
+	for _, src := range ids {
+		if ok, _ := bkt.Exists(ctx, "t1/logs/"+src+"/"+metaName); ok {
+			t.Fatalf("source %s not deleted", src)
+		}
+	}
+}
