@@ -40,7 +40,7 @@ func TestCorruptBlock(t *testing.T) {
 		_, _ = b.traceRows(ctx, *traceOf(123))
 	}
 	for name, orig := range objs {
-		step := max(1, len(orig)/300)
+		step := max(1, len(orig)/100)
 		for pos := 0; pos < len(orig); pos += step {
 			for _, damage := range []func([]byte) []byte{
 				func(b []byte) []byte { b[pos] ^= 0xff; return b },
