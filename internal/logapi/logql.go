@@ -116,14 +116,23 @@ func ParseLogQL(s string) (*logs.Query, error) {
 		return nil, &LogQLError{Msg: fmt.Sprintf("the query is %d bytes, at most %d", len(s), maxQueryLen)}
 	}
 	p := &logqlParser{s: s}
-	q := &logs.Query{}
 	p.space()
 	if !p.peek("{") {
 		start := p.pos
 		if id := p.ident(); id != "" {
 			p.pos = start
-			return nil, p.errf(true, "metric queries (%s) are not supported", id)
+			return nil, p.errf(true, "a metric query (%s) where a log query is expected", id)
 		}
+	}
+	return p.logQuery(false)
+}
+
+// logQuery parses a selector and its line filters; in a range
+// aggregation (inRange) it stops before the range's "[".
+func (p *logqlParser) logQuery(inRange bool) (*logs.Query, error) {
+	q := &logs.Query{}
+	p.space()
+	if !p.peek("{") {
 		return nil, p.errf(false, "a query starts with a stream selector {label=\"value\"}")
 	}
 	p.pos++
@@ -183,7 +192,7 @@ func ParseLogQL(s string) (*logs.Query, error) {
 	filters := 0
 	for {
 		p.space()
-		if p.pos >= len(p.s) {
+		if p.pos >= len(p.s) || inRange && (p.peek("[") || p.peek(")")) {
 			return q, nil
 		}
 		if filters >= maxFilters {

@@ -65,7 +65,29 @@ func (a *API) lokiQueryRange(w http.ResponseWriter, r *http.Request) {
 	if !a.lokiForm(w, r) {
 		return
 	}
-	q, err := ParseLogQL(r.Form.Get("query"))
+	qs := r.Form.Get("query")
+	if isMetric(qs) {
+		m, err := parseMetric(qs)
+		if err != nil {
+			lokiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		start, end, ok := a.lokiRange(w, r)
+		if !ok {
+			return
+		}
+		// Loki's default step: the range over 250, at least a second.
+		step := max(time.Duration(end-start)/250, time.Second).Truncate(time.Second)
+		if s := r.Form.Get("step"); s != "" {
+			if step, err = parseStep(s); err != nil {
+				lokiError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+		}
+		a.evalMetric(w, r, m, start, end, step, false)
+		return
+	}
+	q, err := ParseLogQL(qs)
 	if err != nil {
 		lokiError(w, http.StatusBadRequest, err.Error())
 		return
@@ -177,12 +199,36 @@ func (a *API) lokiQuery(w http.ResponseWriter, r *http.Request) {
 	if !a.lokiForm(w, r) {
 		return
 	}
-	if _, err := ParseLogQL(r.Form.Get("query")); err != nil {
+	qs := r.Form.Get("query")
+	if isMetric(qs) {
+		m, err := parseMetric(qs)
+		if err != nil {
+			lokiError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		t := a.now()
+		if s := r.Form.Get("time"); s != "" {
+			if t, err = httpapi.ParseTime(s); err != nil {
+				lokiError(w, http.StatusBadRequest, "time: "+err.Error())
+				return
+			}
+		}
+		a.evalMetric(w, r, m, t.UnixNano(), t.UnixNano(), time.Second, true)
+		return
+	}
+	if _, err := ParseLogQL(qs); err != nil {
 		lokiError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	// As Loki: a log query has no instant form.
-	lokiError(w, http.StatusBadRequest, "log queries are not supported as an instant query type, please change your query to a range query type (metric queries are not supported by clew)")
+	lokiError(w, http.StatusBadRequest, "log queries are not supported as an instant query type, please change your query to a range query type")
+}
+
+// isMetric reports whether a LogQL query is a metric query (it does not
+// start with a stream selector).
+func isMetric(q string) bool {
+	q = strings.TrimSpace(q)
+	return q != "" && q[0] != '{'
 }
 
 // resources returns the distinct label sets of the tenant's records in

@@ -53,8 +53,7 @@ func TestParseLogQL(t *testing.T) {
 		{`{a="b"} | json`, "unsupported LogQL at byte 8: the pipeline stage | json is not supported"},
 		{`{a="b"} | logfmt | level="error"`, "| logfmt is not supported"},
 		{`{a="b"} |= "x" | line_format "{{.a}}"`, "| line_format"},
-		{`count_over_time({a="b"}[5m])`, "metric queries (count_over_time) are not supported"},
-		{`sum by (a) (rate({a="b"}[1m]))`, "metric queries (sum)"},
+		{`count_over_time({a="b"}[5m])`, "a metric query (count_over_time) where a log query is expected"},
 		{`{a="b"} x`, "unexpected"},
 		{`{a="b"} |= "` + strings.Repeat("x", 20000) + `"`, "at most"},
 		{`{a="b"} |~ "` + strings.Repeat("(a)", 400) + `"`, "at most 1024"},
@@ -64,6 +63,41 @@ func TestParseLogQL(t *testing.T) {
 		_, err := ParseLogQL(c.in)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("ParseLogQL(%.50q) error = %v, want one containing %q", c.in, err, c.want)
+		}
+	}
+}
+
+func TestParseMetric(t *testing.T) {
+	valid := []struct {
+		in    string
+		check func(*metricQuery) bool
+	}{
+		{`count_over_time({a="b"}[5m])`, func(m *metricQuery) bool { return m.fn == "count_over_time" && m.window == 5*time.Minute && !m.sum }},
+		{`sum by (service_name, host_name) (rate({a="b"} |= "x" [1m]))`, func(m *metricQuery) bool {
+			return m.fn == "rate" && m.sum && len(m.by) == 2 && len(m.q.Contains) == 1
+		}},
+		{`sum(count_over_time({a="b"}[1d])) by (level)`, func(m *metricQuery) bool { return m.window == 24*time.Hour && m.by[0] == "level" }},
+		{`sum(rate({a="b"}[30s]))`, func(m *metricQuery) bool { return m.sum && m.by == nil }},
+	}
+	for _, c := range valid {
+		m, err := parseMetric(c.in)
+		if err != nil || !c.check(m) {
+			t.Errorf("parseMetric(%q) = %+v, %v", c.in, m, err)
+		}
+	}
+	fails := []struct{ in, want string }{
+		{`bytes_over_time({a="b"}[5m])`, "bytes_over_time is not supported"},
+		{`count_over_time({a="b"})`, "want a range"},
+		{`count_over_time({a="b"}[0s])`, "positive duration"},
+		{`count_over_time({a="b"}[5m]`, "want ) to close"},
+		{`sum(count_over_time({a="b"}[5m])) + 1`, "after the metric query is not supported"},
+		{`sum by (a) (count_over_time({a="b"}[5m])) by (b)`, "by given twice"},
+		{`count_over_time({a="b"} | json [5m])`, "| json is not supported"},
+	}
+	for _, c := range fails {
+		_, err := parseMetric(c.in)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("parseMetric(%q) error = %v, want one containing %q", c.in, err, c.want)
 		}
 	}
 }
@@ -115,10 +149,18 @@ func TestLoki(t *testing.T) {
 			`{"status":"success","data":[{"host_name":"h1","service_name":"checkout"},{"service_name":"payment"}]}`},
 		{"unsupported parser", "/loki/api/v1/query_range?query=" + url.QueryEscape(`{a="b"} | json`), 400,
 			"unsupported LogQL at byte 8: the pipeline stage | json is not supported (clew supports a stream selector and the line filters |= != |~ !~)"},
-		{"metric query", "/loki/api/v1/query?query=" + url.QueryEscape(`rate({a="b"}[1m])`), 400,
-			"unsupported LogQL at byte 0: metric queries (rate) are not supported (clew supports a stream selector and the line filters |= != |~ !~)"},
+		{"unsupported metric", "/loki/api/v1/query?query=" + url.QueryEscape(`avg_over_time({a="b"} | unwrap x [1m])`), 400,
+			"unsupported LogQL at byte 0: the metric function avg_over_time is not supported (clew has count_over_time and rate, optionally inside sum [by (...)]) (clew supports a stream selector and the line filters |= != |~ !~)"},
 		{"instant log query", "/loki/api/v1/query?query=" + url.QueryEscape(`{a="b"}`), 400,
-			"log queries are not supported as an instant query type, please change your query to a range query type (metric queries are not supported by clew)"},
+			"log queries are not supported as an instant query type, please change your query to a range query type"},
+		{"log volume", "/loki/api/v1/query_range?start=1700000000&end=1700000010&step=5&query=" + url.QueryEscape(`sum by (service_name) (count_over_time({service_name=~".+"}[10s]))`), 200,
+			`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service_name":"checkout"},"values":[[1700000000,"1"],[1700000005,"4"],[1700000010,"3"]]},{"metric":{"service_name":"payment"},"values":[[1700000005,"2"],[1700000010,"2"]]}],"stats":{}}}`},
+		{"rate per stream", "/loki/api/v1/query_range?start=1700000000&end=1700000010&step=10s&query=" + url.QueryEscape(`rate({service_name="checkout"} |= "error" [10s])`), 200,
+			`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"host_name":"h1","service_name":"checkout"},"values":[[1700000010,"0.2"]]}],"stats":{}}}`},
+		{"instant metric", "/loki/api/v1/query?time=1700000001&query=" + url.QueryEscape(`sum(count_over_time({service_name="payment"}[1m]))`), 200,
+			`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000001,"2"]}],"stats":{}}}`},
+		{"too many steps", "/loki/api/v1/query_range?start=1600000000&end=1700000000&step=1&query=" + url.QueryEscape(`count_over_time({a="b"}[1m])`), 400,
+			"the range holds 100000001 steps, at most 11000: raise step"},
 		{"series without match", "/loki/api/v1/series", 400, "match[] is required"},
 		{"bad direction", "/loki/api/v1/query_range?direction=up&query=" + url.QueryEscape(`{a="b"}`), 400, `direction "up": want forward or backward`},
 	}
