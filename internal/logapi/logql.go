@@ -211,6 +211,9 @@ func (p *logqlParser) logQuery(inRange bool) (*logs.Query, error) {
 				p.pos++
 				p.space()
 				stage := p.ident()
+				if stage == "drop" && p.dropErrors() {
+					continue // clew sets no __error__ labels: dropping them changes nothing
+				}
 				p.pos = at
 				if stage == "" {
 					return nil, p.errf(true, "the pipeline stage %q is not supported", p.s[at:min(at+20, len(p.s))])
@@ -266,4 +269,24 @@ func traceIDFilter(v string) ([16]byte, bool) {
 	}
 	id, err := logs.ParseTraceID(v)
 	return id, err == nil && id != [16]byte{}
+}
+
+// dropErrors reads the labels of a | drop stage and reports whether they
+// are only __error__ and __error_details__ (which Grafana adds to its
+// queries), leaving the position after them; else it reports false.
+func (p *logqlParser) dropErrors() bool {
+	n := 0
+	for {
+		p.space()
+		l := p.ident()
+		if l != "__error__" && l != "__error_details__" {
+			return false
+		}
+		n++
+		p.space()
+		if !p.peek(",") {
+			return n > 0
+		}
+		p.pos++
+	}
 }

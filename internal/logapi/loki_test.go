@@ -28,6 +28,7 @@ func TestParseLogQL(t *testing.T) {
 		{`{a="b"} |= "4bf92f3577b34da6a3ce929d0e0e4736"`, func(q *logs.Query) bool { return q.TraceID != nil && len(q.Contains) == 0 }},
 		{`{a="quote \" and \\ backslash"}`, func(q *logs.Query) bool { return q.Resource[0].Value == `quote " and \ backslash` }},
 		{`{a="b"} |= ""`, func(q *logs.Query) bool { return len(q.Contains) == 0 }},
+		{`{a="b"} | drop __error__, __error_details__ |= "x"`, func(q *logs.Query) bool { return len(q.Contains) == 1 }},
 	}
 	for _, c := range valid {
 		q, err := ParseLogQL(c.in)
@@ -55,6 +56,7 @@ func TestParseLogQL(t *testing.T) {
 		{`{a="b"} |= "x" | line_format "{{.a}}"`, "| line_format"},
 		{`count_over_time({a="b"}[5m])`, "a metric query (count_over_time) where a log query is expected"},
 		{`{a="b"} x`, "unexpected"},
+		{`{a="b"} | drop level`, "| drop is not supported"},
 		{`{a="b"} |= "` + strings.Repeat("x", 20000) + `"`, "at most"},
 		{`{a="b"} |~ "` + strings.Repeat("(a)", 400) + `"`, "at most 1024"},
 		{`{` + strings.Repeat(`a="b",`, 40) + `a="b"}`, "more than 32 matchers"},
@@ -78,6 +80,7 @@ func TestParseMetric(t *testing.T) {
 		}},
 		{`sum(count_over_time({a="b"}[1d])) by (level)`, func(m *metricQuery) bool { return m.window == 24*time.Hour && m.by[0] == "level" }},
 		{`sum(rate({a="b"}[30s]))`, func(m *metricQuery) bool { return m.sum && m.by == nil }},
+		{`sum by (level) (count_over_time({a="b"} | drop __error__[1m]))`, func(m *metricQuery) bool { return m.window == time.Minute }},
 	}
 	for _, c := range valid {
 		m, err := parseMetric(c.in)
