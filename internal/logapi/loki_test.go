@@ -111,7 +111,7 @@ func lokiServer(t *testing.T) *httptest.Server {
 	resB := []logs.KV{{Key: "service.name", Value: "payment", Type: 's'}}
 	var recs []logs.Record
 	for i := 5; i >= 0; i-- {
-		r := logs.Record{Time: 1_700_000_000_000_000_000 + int64(i), Body: []string{"ok", "error: declined"}[i%2], BodyType: 's', Resource: resA, Service: "checkout"}
+		r := logs.Record{Time: 1_700_000_000_000_000_000 + int64(i), Body: []string{"ok", "error: declined"}[i%2], BodyType: 's', Resource: resA, Service: "checkout", Severity: uint8(9 + 8*(i%2))}
 		if i >= 4 {
 			r.Resource, r.Service = resB, "payment"
 		}
@@ -158,6 +158,8 @@ func TestLoki(t *testing.T) {
 			"log queries are not supported as an instant query type, please change your query to a range query type"},
 		{"log volume", "/loki/api/v1/query_range?start=1700000000&end=1700000010&step=5&query=" + url.QueryEscape(`sum by (service_name) (count_over_time({service_name=~".+"}[10s]))`), 200,
 			`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service_name":"checkout"},"values":[[1700000000,"1"],[1700000005,"4"],[1700000010,"3"]]},{"metric":{"service_name":"payment"},"values":[[1700000005,"2"],[1700000010,"2"]]}],"stats":{}}}`},
+		{"volume by level", "/loki/api/v1/query_range?start=1700000000&end=1700000000&step=5&query=" + url.QueryEscape(`sum by (detected_level) (count_over_time({service_name=~".+"} | drop __error__ [10s]))`), 200,
+			`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"detected_level":"info"},"values":[[1700000000,"1"]]}],"stats":{}}}`},
 		{"rate per stream", "/loki/api/v1/query_range?start=1700000000&end=1700000010&step=10s&query=" + url.QueryEscape(`rate({service_name="checkout"} |= "error" [10s])`), 200,
 			`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"host_name":"h1","service_name":"checkout"},"values":[[1700000010,"0.2"]]}],"stats":{}}}`},
 		{"instant metric", "/loki/api/v1/query?time=1700000001&query=" + url.QueryEscape(`sum(count_over_time({service_name="payment"}[1m]))`), 200,

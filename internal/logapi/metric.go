@@ -198,11 +198,18 @@ func (m *metricQuery) seriesKey(r *logs.Record) string {
 	}
 	var kvs []logs.KV
 	for _, l := range m.by {
+		found := false
 		for _, a := range r.Resource {
 			if logs.LabelName(a.Key) == l {
 				kvs = append(kvs, logs.KV{Key: l, Value: a.Value})
+				found = true
 				break
 			}
+		}
+		if !found && (l == "level" || l == "detected_level") && r.Severity > 0 {
+			// Grafana's log volume groups by the level: the severity's
+			// name, as Loki's detected_level (info, warn, error, ...).
+			kvs = append(kvs, logs.KV{Key: l, Value: levelName(r.Severity)})
 		}
 	}
 	return string(appendLabels(nil, kvs))
@@ -311,4 +318,10 @@ func appendPoint(b []byte, t int64, v float64) []byte {
 	}
 	b = span.AppendJSONString(b, strconv.FormatFloat(v, 'f', -1, 64))
 	return append(b, ']')
+}
+
+// levelName is Loki's level name of a severity number.
+func levelName(sev uint8) string {
+	n := strings.ToLower(logs.SeverityName(sev))
+	return strings.TrimRight(n, "234")
 }
