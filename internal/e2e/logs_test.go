@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +172,12 @@ func TestLogs(t *testing.T) {
 			url.QueryEscape(`{service_name="payment"} |= "`+traceHex(7, 21)+`"`))
 		if code != 200 || strings.Count(string(body), "of order-21") != 3 || !strings.Contains(string(body), `"service_name":"payment"`) {
 			t.Fatalf("Loki query_range: %d %s", code, body)
+		}
+		code, body = p.get("/loki/api/v1/query?time=" + fmt.Sprint(time.Now().Add(time.Second).UnixNano()) + "&query=" +
+			url.QueryEscape(`sum by (service_name) (count_over_time({host_name="e2e-host"} |= "order-" [10m]))`))
+		// 150 checkout records of seed 7, and 2 of seed 8 after the restart.
+		if code != 200 || !regexp.MustCompile(`\{"metric":\{"service_name":"checkout"\},"value":\[[0-9.]+,"15[02]"\]\}`).Match(body) {
+			t.Fatalf("Loki metric query: %d %s", code, body)
 		}
 	}
 	check(p)
