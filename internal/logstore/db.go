@@ -66,7 +66,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MaxHeadRecords:       200_000,
-		MaxHeadBytes:         32 << 20,
+		MaxHeadBytes:         16 << 20,
 		MaxHeadAge:           time.Minute,
 		Retention:            7 * 24 * time.Hour,
 		MaxPendingFlushes:    1,
