@@ -408,15 +408,19 @@ func (ts *tenants) LogStats(ctx context.Context) logs.Stats {
 	return s.logs.LogStats(ctx)
 }
 
+// Compact compacts the tenant's blocks of spans, then of log records.
 func (ts *tenants) Compact(ctx context.Context) {
 	if s, err := ts.of(ctx); err == nil {
 		s.db.Compact(ctx)
+		s.logs.Compact(ctx)
 	}
 }
 
+// RunRetention applies retention to the tenant's spans and log records.
 func (ts *tenants) RunRetention(ctx context.Context) {
 	if s, err := ts.of(ctx); err == nil {
 		s.db.RunRetention(ctx)
+		s.logs.RunRetention(ctx)
 	}
 }
 

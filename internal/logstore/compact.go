@@ -19,6 +19,8 @@ func (db *DB) Compact(ctx context.Context) {
 	if db.cfg.CompactMinBlocks < 0 {
 		return
 	}
+	db.compactMu.Lock() // one compaction at a time (loop and admin API)
+	defer db.compactMu.Unlock()
 	for ctx.Err() == nil {
 		run := db.pickRun()
 		if run == nil {

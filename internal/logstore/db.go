@@ -170,6 +170,8 @@ type DB struct {
 	blocks   []*diskBlock // oldest first
 	closed   bool
 
+	compactMu sync.Mutex // serializes Compact
+
 	flushReq chan struct{}
 	flushed  *sync.Cond
 	stop     chan struct{}
