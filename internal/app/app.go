@@ -30,6 +30,7 @@ import (
 	"github.com/clew-dev/clew/internal/ingest"
 	"github.com/clew-dev/clew/internal/jaeger"
 	"github.com/clew-dev/clew/internal/jaegeringest"
+	"github.com/clew-dev/clew/internal/logapi"
 	"github.com/clew-dev/clew/internal/overrides"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/spanmetrics"
@@ -333,6 +334,9 @@ func (p *process) queryServer(ts *tenants) component {
 	napi.SetLimits(cfg.Query)
 	napi.Register(mux)
 	api.NewAnalysis(ts, api.AnalysisConfig{}, log).Register(mux)
+	lapi := logapi.New(ts, log)
+	lapi.Register(mux)
+	lapi.RegisterLoki(mux) // Grafana's Loki data source, under /loki
 	// Span metrics and detection are per tenant: ts serves them from the
 	// tenant's own stack.
 	for _, route := range tenantRoutes {
@@ -368,7 +372,7 @@ func (p *process) queryServer(ts *tenants) component {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	index := func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = fmt.Fprintf(w, "clew %s\n\nWeb UI: /ui/\nNative query API: /api/v1/\nTempo API (Grafana Tempo data source): /tempo\nJaeger API (Jaeger UI, Grafana Jaeger data source): /jaeger\nMetrics: /metrics\nSee docs/api.md.\n", Version)
+		_, _ = fmt.Fprintf(w, "clew %s\n\nWeb UI: /ui/\nNative query API: /api/v1/\nTempo API (Grafana Tempo data source): /tempo\nJaeger API (Jaeger UI, Grafana Jaeger data source): /jaeger\nLogs: /api/v1/logs; Loki API (Grafana Loki data source): /loki\nMetrics: /metrics\nSee docs/api.md.\n", Version)
 	}
 	// The web UI under /ui/; / leads to it once it is built (make ui),
 	// and the plain-text index stays at /index.txt.
@@ -398,6 +402,7 @@ func (p *process) queryServer(ts *tenants) component {
 // the same receiver core.
 func (p *process) receivers(core *ingest.Core, ts *tenants) components {
 	recv := ingest.NewReceiver(core)
+	recv.SetLogs(ts) // OTLP logs on the same ports
 	write := func(*http.Request) (tenant.Need, bool) { return tenant.NeedWrite, true }
 	cs := components{
 		p.grpcServer("OTLP/gRPC", config.KeyOTLPGRPC, recv.NewGRPCServer(p.tenant.GRPC(tenant.NeedWrite)...)),

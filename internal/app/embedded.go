@@ -12,6 +12,7 @@ import (
 	"github.com/thanos-io/objstore"
 
 	"github.com/clew-dev/clew/internal/fsbucket"
+	"github.com/clew-dev/clew/internal/logstore"
 	"github.com/clew-dev/clew/internal/span"
 	"github.com/clew-dev/clew/internal/storage"
 	"github.com/clew-dev/clew/internal/store"
@@ -79,6 +80,31 @@ func openTenantStore(ctx context.Context, cfg storeconfig.Config, bkt objstore.B
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store of tenant %s: %w", tenant, err)
+	}
+	return db, nil
+}
+
+// openLogStore opens one tenant's log store on bkt (blocks under
+// <tenant>/logs/), with its write-ahead log in dir/wal-logs/<tenant>; it
+// takes retention, head age and the write-ahead log's policy from the
+// trace store's settings, so that logs need no configuration of their own.
+func openLogStore(ctx context.Context, cfg storeconfig.Config, bkt objstore.Bucket, tenant, dir string, log *slog.Logger, reg prometheus.Registerer) (*logstore.DB, error) {
+	lc := logstore.DefaultConfig()
+	lc.Retention = cfg.Retention
+	lc.MaxHeadAge = cfg.MaxHeadAge
+	lc.MaxPendingFlushes = cfg.MaxPendingFlushes
+	lc.WALSync = cfg.WALSync
+	lc.WALGroupCommitWindow = cfg.WALGroupCommitWindow
+	lc.WALSegmentBytes = cfg.WALSegmentBytes
+	db, err := logstore.Open(ctx, lc, logstore.Options{
+		Tenant:     tenant,
+		WALDir:     filepath.Join(dir, "wal-logs", tenant),
+		Bucket:     bkt,
+		Logger:     log,
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open log store of tenant %s: %w", tenant, err)
 	}
 	return db, nil
 }

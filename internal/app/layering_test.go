@@ -25,6 +25,8 @@ var thirdParty = map[string][]string{
 	"internal/wal":             {"github.com/prometheus/client_golang"},
 	"internal/block":           {"github.com/thanos-io/objstore", "github.com/klauspost/compress", "github.com/cespare/xxhash"},
 	"internal/fsbucket":        {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
+	"internal/logs":            {"go.opentelemetry.io/collector/pdata"},
+	"internal/logstore":        {"github.com/thanos-io/objstore", "github.com/klauspost/compress", "github.com/prometheus/client_golang"},
 	"internal/store":           {"github.com/thanos-io/objstore", "github.com/prometheus/client_golang"},
 	"internal/ingest":          {"google.golang.org/", "github.com/klauspost/compress", "github.com/prometheus/client_golang"},
 	"internal/tenant":          {"github.com/prometheus/client_golang", "google.golang.org/grpc"},

@@ -23,6 +23,8 @@ import (
 	"github.com/clew-dev/clew/internal/detect"
 	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/ingest"
+	"github.com/clew-dev/clew/internal/logs"
+	"github.com/clew-dev/clew/internal/logstore"
 	"github.com/clew-dev/clew/internal/overrides"
 	"github.com/clew-dev/clew/internal/search"
 	"github.com/clew-dev/clew/internal/span"
@@ -34,12 +36,14 @@ import (
 
 // A stack is everything clew keeps for one tenant: its store (write-ahead
 // log, heads, blocks under the tenant's prefix of the shared bucket), its
+// log store (its own write-ahead log, head, blocks under <tenant>/logs/), its
 // span metrics and their history, and its detector. Tenants share nothing
 // else that holds data, so one tenant's spans, services, tag values,
 // metrics and baselines can never answer another's query.
 type stack struct {
 	name string
 	db   *store.DB
+	logs *logstore.DB         // the tenant's log records
 	sm   *spanmetrics.Metrics // nil: span metrics off
 	det  *detect.Detector     // nil: detection off
 	mux  *http.ServeMux       // the span-metrics and detection endpoints over sm and det
@@ -55,7 +59,7 @@ func (s *stack) close() error {
 	if s.sm != nil {
 		errs = append(errs, s.sm.Close())
 	}
-	errs = append(errs, s.db.Close())
+	errs = append(errs, s.db.Close(), s.logs.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("tenant %s: %w", s.name, err)
 	}
@@ -112,7 +116,7 @@ func openTenants(ctx context.Context, cfg config.Config, ov *overrides.Overrides
 // or blocks in the data directory.
 func (ts *tenants) onDisk(ctx context.Context) ([]string, error) {
 	var names []string
-	for _, d := range []string{"wal", "spanmetrics"} {
+	for _, d := range []string{"wal", "wal-logs", "spanmetrics"} {
 		ents, err := os.ReadDir(filepath.Join(ts.cfg.DataDir, d))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("list tenants: %w", err)
@@ -213,8 +217,13 @@ func (ts *tenants) open(ctx context.Context, name string) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	ldb, err := openLogStore(ctx, cfg.Store, ts.bkt, name, cfg.DataDir, log, ts.reg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	log.Info("store open", "data_dir", cfg.DataDir, "tenant", name, "took", time.Since(start))
-	s := &stack{name: name, db: db, mux: http.NewServeMux()}
+	s := &stack{name: name, db: db, logs: ldb, mux: http.NewServeMux()}
 	// Span metrics and the service graph, with their history beside the
 	// blocks and the same retention.
 	if smCfg.Enabled {
@@ -235,6 +244,7 @@ func (ts *tenants) open(ctx context.Context, name string) (*stack, error) {
 		})
 		if err != nil {
 			db.Close()
+			ldb.Close()
 			return nil, fmt.Errorf("open span metrics of tenant %s: %w", name, err)
 		}
 		// Baselines, anomalies and deployments, learned from the span
@@ -475,23 +485,75 @@ func (ts *tenants) AttrValues(ctx context.Context, scope search.Scope, key strin
 	return s.db.AttrValues(ctx, scope, key, limit)
 }
 
+// Flush writes the tenant's heads of spans and of log records as blocks.
 func (ts *tenants) Flush(ctx context.Context) error {
 	s, err := ts.of(ctx)
 	if err != nil {
 		return err
 	}
-	return s.db.Flush(ctx)
+	return errors.Join(s.db.Flush(ctx), s.logs.Flush(ctx))
 }
 
+// AppendLogs stores log records under the tenant the receiver resolved
+// (ingest.LogsAppender).
+func (ts *tenants) AppendLogs(ctx context.Context, name string, b *logs.Batch) error {
+	s, err := ts.get(ctx, name)
+	if err != nil {
+		if errors.Is(err, store.ErrClosed) {
+			return fmt.Errorf("%w: %w", ingest.ErrRetryable, err)
+		}
+		return err
+	}
+	err = s.logs.Append(ctx, b)
+	if errors.Is(err, logstore.ErrOverloaded) || errors.Is(err, logstore.ErrClosed) {
+		return fmt.Errorf("%w: %w", ingest.ErrRetryable, err)
+	}
+	return err
+}
+
+// SearchLogs searches the log records of the tenant in ctx (logs.Reader).
+func (ts *tenants) SearchLogs(ctx context.Context, q *logs.Query, limit int, after logs.Cursor) (logs.Page, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return logs.Page{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, ts.cfg.Store.QueryTimeout)
+	defer cancel()
+	return s.logs.SearchLogs(ctx, q, limit, after)
+}
+
+// LogResources lists the resources of the log records of the tenant in
+// ctx (logs.Reader).
+func (ts *tenants) LogResources(ctx context.Context, start, end int64) ([][]logs.KV, error) {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.logs.LogResources(ctx, start, end)
+}
+
+// LogStats reports what the log store of the tenant in ctx holds.
+func (ts *tenants) LogStats(ctx context.Context) logs.Stats {
+	s, err := ts.of(ctx)
+	if err != nil {
+		return logs.Stats{}
+	}
+	return s.logs.LogStats(ctx)
+}
+
+// Compact compacts the tenant's blocks of spans, then of log records.
 func (ts *tenants) Compact(ctx context.Context) {
 	if s, err := ts.of(ctx); err == nil {
 		s.db.Compact(ctx)
+		s.logs.Compact(ctx)
 	}
 }
 
+// RunRetention applies retention to the tenant's spans and log records.
 func (ts *tenants) RunRetention(ctx context.Context) {
 	if s, err := ts.of(ctx); err == nil {
 		s.db.RunRetention(ctx)
+		s.logs.RunRetention(ctx)
 	}
 }
 

@@ -34,14 +34,26 @@ const (
 	ZipkinProto      Protocol = "zipkin_proto"
 	JaegerGRPC       Protocol = "jaeger_grpc"
 	JaegerThriftHTTP Protocol = "jaeger_thrift_http"
+	OTLPLogsGRPC     Protocol = "otlp_logs_grpc"
+	OTLPLogsHTTP     Protocol = "otlp_logs_http"
 )
 
-// Protocols lists every Protocol, in a fixed order.
+// Protocols lists every span Protocol, in a fixed order.
 var Protocols = []Protocol{OTLPGRPC, OTLPHTTP, ZipkinJSON, ZipkinProto, JaegerGRPC, JaegerThriftHTTP}
+
+// LogProtocols lists the protocols of log records, in a fixed order. Their
+// requests count in the same clew_receiver_* families; the items they
+// store count in clew_receiver_log_records_total.
+var LogProtocols = []Protocol{OTLPLogsGRPC, OTLPLogsHTTP}
 
 // partialSuccess reports whether the protocol can tell the sender that
 // some spans of an accepted request were rejected (OTLP's partial_success).
-func (p Protocol) partialSuccess() bool { return p == OTLPGRPC || p == OTLPHTTP }
+func (p Protocol) partialSuccess() bool {
+	return p == OTLPGRPC || p == OTLPHTTP || p == OTLPLogsGRPC || p == OTLPLogsHTTP
+}
+
+// logs reports whether the protocol carries log records.
+func (p Protocol) logs() bool { return p == OTLPLogsGRPC || p == OTLPLogsHTTP }
 
 // Reasons a whole request is refused: the reason label of
 // clew_receiver_requests_refused_total.
@@ -72,10 +84,11 @@ const (
 	TruncAttrDropped   = "attribute_dropped" // an attribute over MaxAttrsPerSpan
 	TruncEventDropped  = "event_dropped"     // an event over MaxEventsPerSpan
 	TruncLinkDropped   = "link_dropped"      // a link over MaxLinksPerSpan, or with an invalid ID
-	truncReasonsLength = 6
+	TruncSeverity      = "unknown_severity"  // a log record's severity number outside 0..24, stored as 0
+	truncReasonsLength = 7
 )
 
-var truncReasons = [truncReasonsLength]string{TruncNameTooLong, TruncValueTooLong, TruncInvalidUTF8, TruncAttrDropped, TruncEventDropped, TruncLinkDropped}
+var truncReasons = [truncReasonsLength]string{TruncNameTooLong, TruncValueTooLong, TruncInvalidUTF8, TruncAttrDropped, TruncEventDropped, TruncLinkDropped, TruncSeverity}
 
 // Kind classifies an Outcome by what the sender should do.
 type Kind uint8

@@ -66,7 +66,8 @@ var traceServiceDesc = grpc.ServiceDesc{
 	Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
 }
 
-// NewGRPCServer returns a gRPC server that serves the OTLP trace service.
+// NewGRPCServer returns a gRPC server that serves the OTLP trace service
+// and, after SetLogs, the logs service.
 // The caller serves it on a listener and stops it.
 func (r *Receiver) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	opts = append([]grpc.ServerOption{
@@ -75,6 +76,9 @@ func (r *Receiver) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	}, opts...)
 	s := grpc.NewServer(opts...)
 	s.RegisterService(&traceServiceDesc, r)
+	if r.logs != nil {
+		s.RegisterService(&logsServiceDesc, r.logs)
+	}
 	return s
 }
 

@@ -16,8 +16,9 @@ import (
 	"github.com/clew-dev/clew/internal/span"
 )
 
-// HTTPHandler serves OTLP/HTTP: POST /v1/traces with a protobuf or JSON
-// body, optionally gzip- or zstd-compressed.
+// HTTPHandler serves OTLP/HTTP: POST /v1/traces (and, after SetLogs, POST
+// /v1/logs) with a protobuf or JSON body, optionally gzip- or
+// zstd-compressed.
 func (r *Receiver) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/traces", r.serveHTTP)
@@ -25,6 +26,13 @@ func (r *Receiver) HTTPHandler() http.Handler {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "use POST", http.StatusMethodNotAllowed)
 	})
+	if r.logs != nil {
+		mux.HandleFunc("POST /v1/logs", r.logs.serveHTTP)
+		mux.HandleFunc("/v1/logs", func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "use POST", http.StatusMethodNotAllowed)
+		})
+	}
 	return mux
 }
 

@@ -65,8 +65,9 @@ func DefaultConfig() Config {
 type Receiver struct {
 	core *Core
 
-	decoders sync.Pool // *otlp.Decoder
-	batches  sync.Pool // *span.Batch
+	decoders sync.Pool     // *otlp.Decoder
+	batches  sync.Pool     // *span.Batch
+	logs     *logsReceiver // nil: logs not served (SetLogs)
 }
 
 // NewReceiver returns the OTLP receiver going through core.

@@ -19,6 +19,7 @@ type metrics struct {
 	bytes        *prometheus.CounterVec   // protocol
 	dur          *prometheus.HistogramVec // protocol
 	inflightG    prometheus.Gauge
+	logRecords   *prometheus.CounterVec // protocol, outcome (accepted, refused)
 
 	legacy map[Protocol]*legacyBound
 	// legacyInflight are the old per-receiver in-flight gauges; they all
@@ -47,7 +48,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time to handle a request, by protocol.", Buckets: durationBuckets}, p),
 		inflightG: prometheus.NewGauge(prometheus.GaugeOpts{Name: "clew_receiver_inflight_bytes",
 			Help: "Decompressed bytes of requests being processed, across all receivers (the shared in-flight budget)."}),
+		logRecords: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clew_receiver_log_records_total",
+			Help: "Decoded log records by protocol and outcome: accepted (durable) or refused."}, []string{"protocol", "outcome"}),
 		legacy: map[Protocol]*legacyBound{},
+	}
+	for _, pr := range LogProtocols {
+		for _, k := range []Kind{Accepted, Rejected, Overloaded, Unavailable} {
+			m.requests.WithLabelValues(string(pr), k.String())
+		}
+		m.logRecords.WithLabelValues(string(pr), "accepted")
+		m.logRecords.WithLabelValues(string(pr), "refused")
+		for _, r := range requestReasons {
+			m.refused.WithLabelValues(string(pr), r)
+		}
+		for _, r := range truncReasons {
+			m.truncated.WithLabelValues(string(pr), r)
+		}
+		m.bytes.WithLabelValues(string(pr))
 	}
 	for _, pr := range Protocols {
 		for _, k := range []Kind{Accepted, Rejected, Overloaded, Unavailable} {
@@ -66,7 +83,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}
 		m.bytes.WithLabelValues(string(pr))
 	}
-	cs := []prometheus.Collector{m.requests, m.refused, m.spans, m.spansRefused, m.truncated, m.bytes, m.dur, m.inflightG}
+	cs := []prometheus.Collector{m.requests, m.refused, m.spans, m.spansRefused, m.truncated, m.bytes, m.dur, m.inflightG, m.logRecords}
 
 	fams := map[string]*legacyFamily{}
 	for _, pr := range Protocols {
@@ -91,6 +108,12 @@ func (m *metrics) request(p Protocol, o Outcome) {
 	if o.Kind != Accepted {
 		m.refused.WithLabelValues(string(p), o.Reason).Inc()
 	}
+	if p.logs() {
+		if o.Stored > 0 {
+			m.logRecords.WithLabelValues(string(p), "accepted").Add(float64(o.Stored))
+		}
+		return
+	}
 	if o.Stored > 0 {
 		m.spans.WithLabelValues(string(p), "accepted").Add(float64(o.Stored))
 	}
@@ -111,6 +134,9 @@ func (m *metrics) limited(p Protocol, res otlp.Result) {
 	add(TruncAttrDropped, res.DroppedAttrs)
 	add(TruncEventDropped, res.DroppedEvents)
 	add(TruncLinkDropped, res.DroppedLinks)
+	if p.logs() {
+		return
+	}
 	if res.Rejected > 0 {
 		m.spans.WithLabelValues(ps, "refused").Add(float64(res.Rejected))
 		for i, n := range res.RejectReasons {
@@ -124,6 +150,10 @@ func (m *metrics) limited(p Protocol, res otlp.Result) {
 
 // spansLost counts decoded spans that the store did not take.
 func (m *metrics) spansLost(p Protocol, reason string, n int) {
+	if p.logs() {
+		m.logRecords.WithLabelValues(string(p), "refused").Add(float64(n))
+		return
+	}
 	m.spans.WithLabelValues(string(p), "refused").Add(float64(n))
 	m.spansRefused.WithLabelValues(string(p), reason).Add(float64(n))
 	m.legacy[p].spansLost(reason, n)
@@ -131,12 +161,16 @@ func (m *metrics) spansLost(p Protocol, reason string, n int) {
 
 func (m *metrics) received(p Protocol, n int) {
 	m.bytes.WithLabelValues(string(p)).Add(float64(n))
-	m.legacy[p].bytes.Add(float64(n))
+	if l := m.legacy[p]; l != nil {
+		l.bytes.Add(float64(n))
+	}
 }
 
 func (m *metrics) duration(p Protocol, secs float64) {
 	m.dur.WithLabelValues(string(p)).Observe(secs)
-	m.legacy[p].duration.Observe(secs)
+	if l := m.legacy[p]; l != nil {
+		l.duration.Observe(secs)
+	}
 }
 
 func (m *metrics) inflight(cur int64) {

@@ -34,6 +34,10 @@ import (
 // right now; the sender should retry later.
 var ErrOverloaded = errors.New("store overloaded: sealed heads are waiting to be written, retry later")
 
+// LogsDir is the directory under a tenant's prefix that holds its log
+// blocks (internal/logstore); the store leaves it alone.
+const LogsDir = "logs"
+
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("store closed")
 
@@ -209,8 +213,10 @@ func localRoot(bkt objstore.Bucket) string {
 func (db *DB) loadBlocks(ctx context.Context) error {
 	var dirs []string
 	err := db.bkt.Iter(ctx, db.prefix, func(name string) error {
-		if strings.HasSuffix(name, "/") {
-			dirs = append(dirs, strings.TrimSuffix(strings.TrimPrefix(name, db.prefix), "/"))
+		// <tenant>/logs/ holds the tenant's log blocks (internal/logstore),
+		// not a block of spans: a block ID is 26 hex digits.
+		if id, ok := strings.CutSuffix(strings.TrimPrefix(name, db.prefix), "/"); ok && id != LogsDir {
+			dirs = append(dirs, id)
 		}
 		return nil
 	})
