@@ -578,8 +578,8 @@ func TestTraceSpanCounterMemory(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := float64(after.HeapAlloc-before.HeapAlloc) / DefaultTraceCapacity
 	t.Logf("%.1f bytes per trace of capacity", per)
-	if per > 64 {
-		t.Errorf("%.1f bytes per trace of capacity, documented as about 56", per)
+	if per > 44 {
+		t.Errorf("%.1f bytes per trace of capacity, documented as about 36", per)
 	}
 	runtime.KeepAlive(c)
 }

@@ -3,6 +3,7 @@ package overrides
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"sync"
 )
 
@@ -20,7 +21,8 @@ import (
 // one may have been forgotten and start again from zero. The count is
 // therefore never too high: the approximation can let a very long-lived
 // or very spread-out trace go over its limit, never drop the spans of a
-// trace below it. Memory is about 56 bytes per trace ID of capacity (measured by
+// trace below it (but for two traces folded to one key, see traceKey).
+// Memory is about 36 bytes per trace ID of capacity (measured by
 // TestTraceSpanCounterMemory).
 //
 // A tenant without a limit is not tracked (no memory, no lock); a limit
@@ -32,9 +34,15 @@ type TraceSpanCounter struct {
 
 const traceShards = 64
 
-type traceKey struct {
-	id     [16]byte
-	tenant uint32
+// traceKey is a trace ID folded to 64 bits with its tenant's number: half
+// the map slot of the ID itself, and fewer cache misses on the ingest
+// path. Trace IDs are random, so two recent traces share a key with a
+// probability of about n²/2⁶⁵ for n traces held (1e-9 at the default
+// capacity); they would then share one count.
+type traceKey uint64
+
+func keyOf(id [16]byte, tenant uint32) traceKey {
+	return traceKey(binary.LittleEndian.Uint64(id[:8]) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(id[8:]), 29) ^ uint64(tenant)*0x9e3779b97f4a7c15)
 }
 
 type traceShard struct {
@@ -45,7 +53,7 @@ type traceShard struct {
 }
 
 // DefaultTraceCapacity is the capacity NewTraceSpanCounter uses for 0:
-// about 14 MiB, some 130,000 recent traces counted exactly.
+// about 9 MiB, some 130,000 recent traces counted exactly.
 const DefaultTraceCapacity = 1 << 18
 
 // NewTraceSpanCounter returns a counter of up to capacity trace IDs
@@ -76,7 +84,7 @@ func (c *TraceSpanCounter) Add(tenant string, traceID [16]byte, n int) (allowed 
 		return n
 	}
 	st := c.o.state(tenant)
-	k := traceKey{id: traceID, tenant: st.idx}
+	k := keyOf(traceID, st.idx)
 	sh := &c.shards[binary.LittleEndian.Uint64(traceID[8:])%traceShards]
 	sh.mu.Lock()
 	have, ok := sh.cur[k]
