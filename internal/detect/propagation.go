@@ -93,16 +93,12 @@ func (p *propagation) update(ctx context.Context, sc storage.Reader, now time.Ti
 		attrs   [][2]string
 	}
 	resCache := map[*span.Resource]*resInfo{}
-	type rec struct {
-		op     opKey
-		minute int64
-		root   bool
-		ex     spanmetrics.Exemplar
-		res    *resInfo
-		at     time.Time
-	}
-	// ScanSpans may call back concurrently: collect under a lock.
-	var recs []rec
+	// Counted as the spans come, into a delta merged once the scan is
+	// whole (a failed scan leaves p as it was, to be scanned again):
+	// memory follows the operations and minutes, not the spans.
+	delta := newPropagation()
+	n := 0
+	// ScanSpans may call back concurrently: count under a lock.
 	var mu sync.Mutex
 	err := sc.ScanSpans(ctx, q, storage.Columns{Parent: true}, func(s *span.Span) bool {
 		mu.Lock()
@@ -120,66 +116,26 @@ func (p *propagation) update(ctx context.Context, sc storage.Reader, now time.Ti
 			resCache[s.Resource] = ri
 		}
 		at := time.Unix(0, int64(s.StartUnixNano))
-		recs = append(recs, rec{op: opKey{Service: ri.service, Operation: strings.Clone(s.Name), Kind: s.Kind},
-			minute: unixMinute(at), root: s.ParentSpanID.IsZero(), res: ri, at: at,
-			ex: spanmetrics.Exemplar{TraceID: s.TraceID, SpanID: s.SpanID, Duration: time.Duration(s.Duration()), Error: s.StatusCode == span.StatusError}})
-		return len(recs) < maxScanSpans
+		pm := delta.minute(opKey{Service: ri.service, Operation: s.Name, Kind: s.Kind}, unixMinute(at))
+		pm.total++
+		if s.ParentSpanID.IsZero() {
+			pm.roots++
+			if len(pm.exemplars) < 3 {
+				pm.exemplars = append(pm.exemplars, spanmetrics.Exemplar{TraceID: s.TraceID, SpanID: s.SpanID, Duration: time.Duration(s.Duration()), Error: s.StatusCode == span.StatusError})
+			}
+		}
+		for _, kv := range ri.attrs {
+			if vs := delta.value(ri.service, kv[0], kv[1], at); vs != nil {
+				vs.spans++
+			}
+		}
+		n++
+		return n < maxScanSpans
 	})
 	if err != nil {
 		return err
 	}
-	for _, r := range recs {
-		mins := p.minutes[r.op]
-		if mins == nil {
-			mins = map[int64]*propMinute{}
-			p.minutes[r.op] = mins
-		}
-		pm := mins[r.minute]
-		if pm == nil {
-			pm = &propMinute{}
-			mins[r.minute] = pm
-		}
-		pm.total++
-		if r.root {
-			pm.roots++
-			if len(pm.exemplars) < 3 {
-				pm.exemplars = append(pm.exemplars, r.ex)
-			}
-		}
-		svc := p.seen[r.res.service]
-		if svc == nil && len(p.seen) >= maxTrackedServices {
-			continue
-		}
-		if svc == nil {
-			svc = map[string]map[string]*valueSeen{}
-			p.seen[r.res.service] = svc
-		}
-		for _, kv := range r.res.attrs {
-			vals := svc[kv[0]]
-			if vals == nil {
-				if len(svc) >= maxTrackedAttrs {
-					continue
-				}
-				vals = map[string]*valueSeen{}
-				svc[kv[0]] = vals
-			}
-			vs := vals[kv[1]]
-			if vs == nil {
-				if len(vals) >= maxTrackedValues {
-					continue // hostile or runaway values: the first ones are enough
-				}
-				vs = &valueSeen{first: r.at, last: r.at}
-				vals[kv[1]] = vs
-			}
-			if r.at.Before(vs.first) {
-				vs.first = r.at
-			}
-			if r.at.After(vs.last) {
-				vs.last = r.at
-			}
-			vs.spans++
-		}
-	}
+	p.merge(delta)
 	p.scanned = end
 	// Keep two hours of minutes.
 	oldest := unixMinute(now.Add(-2 * time.Hour))
@@ -194,6 +150,88 @@ func (p *propagation) update(ctx context.Context, sc storage.Reader, now time.Ti
 		}
 	}
 	return nil
+}
+
+// minute returns the counts of op in minute m, creating them (the
+// operation name cloned: the caller's may be a scan's borrowed string).
+func (p *propagation) minute(op opKey, m int64) *propMinute {
+	mins := p.minutes[op]
+	if mins == nil {
+		op.Operation = strings.Clone(op.Operation)
+		mins = map[int64]*propMinute{}
+		p.minutes[op] = mins
+	}
+	pm := mins[m]
+	if pm == nil {
+		pm = &propMinute{}
+		mins[m] = pm
+	}
+	return pm
+}
+
+// value returns when the service's attribute value was seen, widened to
+// at, creating it within the tracking bounds; nil beyond them (hostile or
+// runaway services, attributes or values: the first ones are enough).
+func (p *propagation) value(service, key, val string, at time.Time) *valueSeen {
+	svc := p.seen[service]
+	if svc == nil {
+		if len(p.seen) >= maxTrackedServices {
+			return nil
+		}
+		svc = map[string]map[string]*valueSeen{}
+		p.seen[service] = svc
+	}
+	vals := svc[key]
+	if vals == nil {
+		if len(svc) >= maxTrackedAttrs {
+			return nil
+		}
+		vals = map[string]*valueSeen{}
+		svc[key] = vals
+	}
+	vs := vals[val]
+	if vs == nil {
+		if len(vals) >= maxTrackedValues {
+			return nil
+		}
+		vs = &valueSeen{first: at, last: at}
+		vals[val] = vs
+	}
+	if at.Before(vs.first) {
+		vs.first = at
+	}
+	if at.After(vs.last) {
+		vs.last = at
+	}
+	return vs
+}
+
+// merge adds the counts of d, one scan's, into p.
+func (p *propagation) merge(d *propagation) {
+	for op, mins := range d.minutes {
+		for m, dm := range mins {
+			pm := p.minute(op, m)
+			pm.total += dm.total
+			pm.roots += dm.roots
+			for _, ex := range dm.exemplars {
+				if len(pm.exemplars) < 3 {
+					pm.exemplars = append(pm.exemplars, ex)
+				}
+			}
+		}
+	}
+	for service, attrs := range d.seen {
+		for key, vals := range attrs {
+			for val, dv := range vals {
+				if vs := p.value(service, key, val, dv.first); vs != nil {
+					if dv.last.After(vs.last) {
+						vs.last = dv.last
+					}
+					vs.spans += dv.spans
+				}
+			}
+		}
+	}
 }
 
 // test compares each operation's share of root spans over the recent
