@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,15 @@ func (r *Receiver) HTTPHandler() http.Handler {
 }
 
 func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
-	rq := r.core.Begin(OTLPHTTP)
+	serveOTLPHTTP(r.core, OTLPHTTP, w, req, r.answer, r.export)
+}
+
+// serveOTLPHTTP is the OTLP/HTTP request path of every signal (traces,
+// logs): the content type, the body within the core's bounds, then
+// export, each outcome answered by answer in the request's encoding.
+func serveOTLPHTTP(core *Core, p Protocol, w http.ResponseWriter, req *http.Request,
+	answer func(http.ResponseWriter, bool, Outcome), export func(context.Context, *Request, []byte, bool) Outcome) {
+	rq := core.Begin(p)
 	defer rq.End()
 
 	ct, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
@@ -51,15 +60,15 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		isJSON = true
 	default:
 		w.Header().Set("Accept-Post", "application/x-protobuf, application/json")
-		r.answer(w, isJSON, rq.Refuse(ReasonUnsupportedMedia, fmt.Sprintf("unsupported content type %q: send application/x-protobuf or application/json", req.Header.Get("Content-Type"))))
+		answer(w, isJSON, rq.Refuse(ReasonUnsupportedMedia, fmt.Sprintf("unsupported content type %q: send application/x-protobuf or application/json", req.Header.Get("Content-Type"))))
 		return
 	}
 	body, o, ok := rq.ReadHTTP(w, req, "gzip", "zstd")
 	if !ok {
-		r.answer(w, isJSON, o)
+		answer(w, isJSON, o)
 		return
 	}
-	r.answer(w, isJSON, r.export(req.Context(), rq, body, isJSON))
+	answer(w, isJSON, export(req.Context(), rq, body, isJSON))
 }
 
 // answer writes o in the request's encoding: an ExportTraceServiceResponse

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strconv"
 	"sync"
@@ -150,28 +149,7 @@ func (l *logsReceiver) exportGRPC(ctx context.Context, dec func(any) error) (any
 }
 
 func (l *logsReceiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
-	rq := l.core.Begin(OTLPLogsHTTP)
-	defer rq.End()
-	ct, _, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
-	if err != nil {
-		ct = ""
-	}
-	var isJSON bool
-	switch ct {
-	case "application/x-protobuf", "application/protobuf":
-	case "application/json":
-		isJSON = true
-	default:
-		w.Header().Set("Accept-Post", "application/x-protobuf, application/json")
-		l.answer(w, isJSON, rq.Refuse(ReasonUnsupportedMedia, fmt.Sprintf("unsupported content type %q: send application/x-protobuf or application/json", req.Header.Get("Content-Type"))))
-		return
-	}
-	body, o, ok := rq.ReadHTTP(w, req, "gzip", "zstd")
-	if !ok {
-		l.answer(w, isJSON, o)
-		return
-	}
-	l.answer(w, isJSON, l.export(req.Context(), rq, body, isJSON))
+	serveOTLPHTTP(l.core, OTLPLogsHTTP, w, req, l.answer, l.export)
 }
 
 // answer writes o as an ExportLogsServiceResponse or a google.rpc.Status.
