@@ -78,14 +78,32 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// handedOut holds the ports freePort returned: the kernel may offer a
+// port again once its listener is closed, and two listeners of one clew
+// on the same port make it refuse to start.
+var (
+	portsMu   sync.Mutex
+	handedOut = map[string]bool{}
+)
+
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !handedOut[addr] {
+			handedOut[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port not handed out before")
+	return ""
 }
 
 // startClew starts clew on dataDir with fresh loopback ports and waits until
