@@ -321,13 +321,7 @@ func TestTenantRateLimit(t *testing.T) {
 	ovPath := filepath.Join(dir, "overrides.yaml")
 	write := func(rate int) {
 		t.Helper()
-		s := fmt.Sprintf("overrides:\n  team-slow:\n    ingestion_rate_spans: %d\n    ingestion_burst_spans: %d\n", rate, rate)
-		if err := os.WriteFile(ovPath+".tmp", []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(ovPath+".tmp", ovPath); err != nil {
-			t.Fatal(err)
-		}
+		replaceFile(t, ovPath, fmt.Sprintf("overrides:\n  team-slow:\n    ingestion_rate_spans: %d\n    ingestion_burst_spans: %d\n", rate, rate))
 	}
 	write(10)
 	cfg := filepath.Join(dir, "clew.yaml")
@@ -528,12 +522,7 @@ func TestTenantSpanLimits(t *testing.T) {
 		t.Errorf("GET /api/v1/limits for team-a does not show the hits (2 spans, 6 values, 2 searches): %d %s", code, b)
 	}
 	// SIGHUP reloads the file at once (the poll is every 10 s).
-	if err := os.WriteFile(ovPath+".tmp", []byte("overrides:\n  team-a:\n    max_spans_per_trace: 9\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(ovPath+".tmp", ovPath); err != nil {
-		t.Fatal(err)
-	}
+	replaceFile(t, ovPath, "overrides:\n  team-a:\n    max_spans_per_trace: 9\n")
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
