@@ -185,8 +185,8 @@ func (f federated) AttrValues(ctx context.Context, scope search.Scope, key strin
 		}
 		out = append(out, l...)
 	}
-	slices.SortFunc(out, compareValues)
-	out = slices.CompactFunc(out, func(a, b span.Value) bool { return compareValues(a, b) == 0 })
+	slices.SortFunc(out, CompareValues)
+	out = slices.CompactFunc(out, func(a, b span.Value) bool { return CompareValues(a, b) == 0 })
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -196,8 +196,9 @@ func (f federated) AttrValues(ctx context.Context, scope search.Scope, key strin
 	return out, nil
 }
 
-// compareValues is AttrValues' order: by string form, then type.
-func compareValues(a, b span.Value) int {
+// CompareValues is the order of Reader.AttrValues: by string form, then
+// type.
+func CompareValues(a, b span.Value) int {
 	if c := cmp.Compare(a.AsString(), b.AsString()); c != 0 {
 		return c
 	}

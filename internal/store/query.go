@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -142,11 +141,6 @@ func (db *DB) AttrValues(ctx context.Context, scope search.Scope, key string, li
 	for _, v := range seen {
 		out = append(out, v)
 	}
-	slices.SortFunc(out, func(a, b span.Value) int {
-		if c := cmp.Compare(a.AsString(), b.AsString()); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Type, b.Type)
-	})
+	slices.SortFunc(out, storage.CompareValues)
 	return out, nil
 }
