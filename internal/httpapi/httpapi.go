@@ -53,8 +53,9 @@ const TimeoutMsg = "query timed out: narrow the time range or add conditions"
 // query API answers (each in its own error shape): a limit of the tenant
 // (storage.ErrQueryRefused) is 400 with the limit named, a deadline 504
 // with timeoutMsg (TimeoutMsg when empty), a cancelled request 499, and
-// anything else 500, which the caller logs (internal says so).
-func QueryStatus(r *http.Request, err error, timeoutMsg string) (code int, msg string, internal bool) {
+// anything else 500, which the caller logs (internal says so). ctx is the
+// request's: once it is done, the client has gone.
+func QueryStatus(ctx context.Context, err error, timeoutMsg string) (code int, msg string, internal bool) {
 	switch {
 	case errors.Is(err, storage.ErrQueryRefused):
 		return http.StatusBadRequest, err.Error(), false
@@ -63,7 +64,7 @@ func QueryStatus(r *http.Request, err error, timeoutMsg string) (code int, msg s
 			timeoutMsg = TimeoutMsg
 		}
 		return http.StatusGatewayTimeout, timeoutMsg, false
-	case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
 		return StatusClientClosed, "request cancelled", false
 	}
 	return http.StatusInternalServerError, err.Error(), true
@@ -73,7 +74,7 @@ func QueryStatus(r *http.Request, err error, timeoutMsg string) (code int, msg s
 // in the native error shape, logging a 500 on log (if not nil) with the
 // request path.
 func WriteQueryError(w http.ResponseWriter, r *http.Request, err error, timeoutMsg string, log *slog.Logger) {
-	code, msg, internal := QueryStatus(r, err, timeoutMsg)
+	code, msg, internal := QueryStatus(r.Context(), err, timeoutMsg)
 	if internal && log != nil {
 		log.Error("query", "path", r.URL.Path, "err", err)
 	}

@@ -2,7 +2,6 @@ package jaeger
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/clew-dev/clew/internal/httpapi"
 	"github.com/clew-dev/clew/internal/span"
-	"github.com/clew-dev/clew/internal/storage"
 )
 
 // The gRPC query services: Jaeger's api_v2 QueryService (what Jaeger's own
@@ -102,19 +100,24 @@ func (a *API) NewGRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	return s
 }
 
-// grpcError maps an error of a query to a gRPC status: a deadline is
-// DEADLINE_EXCEEDED, a cancelled call CANCELED, anything else INTERNAL.
+// grpcError maps an error of a query to a gRPC status through the status
+// the HTTP APIs answer (httpapi.QueryStatus): a tenant's limit is
+// INVALID_ARGUMENT, a deadline DEADLINE_EXCEEDED, a cancelled call
+// CANCELED, anything else INTERNAL.
 func (a *API) grpcError(ctx context.Context, method string, err error) error {
-	switch {
-	case errors.Is(err, storage.ErrQueryRefused):
-		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, httpapi.TimeoutMsg)
-	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
-		return status.Error(codes.Canceled, "request cancelled")
+	code, msg, internal := httpapi.QueryStatus(ctx, err, "")
+	if internal {
+		a.log.Error("query", "method", method, "err", err)
 	}
-	a.log.Error("query", "method", method, "err", err)
-	return status.Error(codes.Internal, err.Error())
+	switch code {
+	case http.StatusBadRequest:
+		return status.Error(codes.InvalidArgument, msg)
+	case http.StatusGatewayTimeout:
+		return status.Error(codes.DeadlineExceeded, msg)
+	case httpapi.StatusClientClosed:
+		return status.Error(codes.Canceled, msg)
+	}
+	return status.Error(codes.Internal, msg)
 }
 
 // badRequest turns a 400 of the HTTP APIs into INVALID_ARGUMENT.

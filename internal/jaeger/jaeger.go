@@ -85,7 +85,7 @@ func writeBody(w http.ResponseWriter, code int, b []byte) {
 // queryStatus maps a store error to a status and message: a deadline is 504,
 // a cancelled request 499 (the client is gone), anything else 500.
 func (a *API) queryStatus(r *http.Request, err error) (int, string) {
-	code, msg, internal := httpapi.QueryStatus(r, err, "")
+	code, msg, internal := httpapi.QueryStatus(r.Context(), err, "")
 	if internal {
 		a.log.Error("query", "path", r.URL.Path, "err", err)
 	}

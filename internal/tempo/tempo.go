@@ -176,7 +176,7 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // writeQueryError maps a store or engine error to a status: a deadline is
 // 504, a cancelled request 499 (the client is gone), anything else 500.
 func (a *API) writeQueryError(w http.ResponseWriter, r *http.Request, err error) {
-	code, msg, internal := httpapi.QueryStatus(r, err, "")
+	code, msg, internal := httpapi.QueryStatus(r.Context(), err, "")
 	if internal {
 		a.log.Error("query", "path", r.URL.Path, "err", err)
 	}
