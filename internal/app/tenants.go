@@ -228,8 +228,10 @@ func (ts *tenants) open(ctx context.Context, name string) (*stack, error) {
 	// blocks and the same retention.
 	if smCfg.Enabled {
 		smRetention := cfg.Store.Retention
-		if retention != nil && retention() > 0 {
-			smRetention = retention()
+		if retention != nil {
+			if r := retention(); r > 0 {
+				smRetention = r
+			}
 		}
 		var onOverflow func(int)
 		if ts.ov != nil {
